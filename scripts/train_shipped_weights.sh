@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reproduces resources/midnet-s.safetensors: synthetic pretraining on sharp frames 1-5, then
+# fine-tuning on the registered real pairs 1-5; frame 6 is held out for validation throughout.
+# Usage: scripts/train_shipped_weights.sh [PAIRS_DIR] (default ../shared/data/midnet-pairs)
+set -euo pipefail
+pairs=${1:-../shared/data/midnet-pairs}
+runs=${RUNS:-runs}
+mkdir -p "$runs"
+export OMP_WAIT_POLICY=PASSIVE
+napari-midnet train --sharp-only "$pairs/sharp" --val frame6 --preset midnet-s \
+    --iterations 800 --seed 1 --checkpoints "$runs/pretrain" --out "$runs/midnet-s-synthetic.safetensors"
+napari-midnet train --pairs "$pairs" --val frame6 --init "$runs/midnet-s-synthetic.safetensors" \
+    --iterations 3000 --seed 2 --checkpoints "$runs/real" --out "$runs/midnet-s.safetensors"
+napari-midnet evaluate --pairs "$pairs" --model "$runs/midnet-s.safetensors" --json > "$runs/evaluate.json"

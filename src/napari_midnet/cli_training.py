@@ -1,0 +1,124 @@
+"""The CLI's `train` and `evaluate` subcommands."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import CliError, emit_json
+from .cli_commands import command_line, load_model_or_fail, run_with_bar
+from .events import Validated
+
+
+def _load_training_data(args):
+    from .files import ImageReadError
+    from .pairs import PairError, load_pair_folder, load_sharp_folder
+
+    log = lambda message: print(f"registered {message}", file=sys.stderr)  # noqa: E731
+    try:
+        pairs = [p for folder in args.pairs for p in load_pair_folder(folder, not args.no_register, log=log)]
+        sharp = [s for folder in args.sharp_only for s in load_sharp_folder(folder)]
+    except (PairError, ImageReadError) as error:
+        raise CliError(str(error)) from None
+    images = pairs + sharp
+    if not images:
+        raise CliError("give training data with --pairs DIR and/or --sharp-only DIR")
+    names = {image.name for image in images}
+    held_out = set(args.val) if args.val is not None else ({sorted(names)[-1]} if len(names) > 1 else set())
+    unknown = held_out - names
+    if unknown:
+        raise CliError(f"--val names no image of the training data: {', '.join(sorted(unknown))}")
+    train_set = [image for image in images if image.name not in held_out]
+    val_set = [image for image in images if image.name in held_out]
+    # The same frame may come both as a pair and as a sharp-only image: validate it once, on the pair.
+    val_set = [v for v in val_set if v.blurry is not None or all(p.name != v.name for p in pairs)]
+    if not train_set:
+        raise CliError("every image is held out for validation; leave at least one for training")
+    return train_set, val_set
+
+
+def train(args) -> int:
+    from .model import build_model
+    from .restore import pick_device
+    from .training import TrainConfig
+    from .training import train as train_generator
+    from .weights import DEFAULT_MODEL, save_weights
+
+    if not args.out.suffix == ".safetensors":
+        raise CliError("--out must name a .safetensors file")
+    train_set, val_set = _load_training_data(args)
+    if args.preset:
+        try:
+            model, base = build_model(args.preset), f"fresh {args.preset}"
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        preset = args.preset
+    else:
+        loaded = load_model_or_fail(args.init or DEFAULT_MODEL)
+        model, base = loaded.model, f"{loaded.name} (sha256 {loaded.sha256[:12]})"
+        preset = loaded.card.get("preset", loaded.name)
+    config = TrainConfig(iterations=args.iterations, crop=args.crop, batch=args.batch, lr=args.lr,
+                         seed=args.seed, checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
+    device = pick_device(args.device)
+    print(f"training {base} on {len(train_set)} images ({', '.join(i.name for i in train_set)}), "
+          f"validating on {', '.join(i.name for i in val_set) or 'nothing'}, device {device}", file=sys.stderr)
+    last_val: list[Validated] = []
+
+    def note(event) -> str:
+        if isinstance(event, Validated):
+            last_val[:] = [event]
+        loss = f"loss {event.loss:.4f}" if hasattr(event, "loss") else ""
+        return loss + (f" val PSNR {last_val[0].psnr:.2f} dB" if last_val else "")
+
+    try:
+        result = run_with_bar(train_generator(model, train_set, val_set, config, resume=args.resume, device=device),
+                              "train", note)
+    except (ValueError, FileNotFoundError) as error:
+        raise CliError(str(error)) from None
+    card = {
+        "preset": preset,
+        "trained": True,
+        "base": base,
+        "training": {
+            "command": command_line(),
+            "data": {"pairs": [str(p) for p in args.pairs], "sharp_only": [str(p) for p in args.sharp_only],
+                     "train": [i.name for i in train_set], "validation": [i.name for i in val_set]},
+            "iterations": result.step, "crop": args.crop, "batch": args.batch, "seed": args.seed,
+            "loss": "L1 + 0.05 edge + 0.01 FFT",
+        },
+    }
+    if result.after is not None:
+        card["metrics"] = {
+            "validation_region": "central 512x512 of each validation image's registered valid area",
+            "input": {"psnr": result.baseline.psnr, "ssim": result.baseline.ssim},
+            "before": {"psnr": result.before.psnr, "ssim": result.before.ssim},
+            "after": {"psnr": result.after.psnr, "ssim": result.after.ssim},
+        }
+        print(f"validation PSNR {result.before.psnr:.2f} -> {result.after.psnr:.2f} dB, "
+              f"SSIM {result.before.ssim:.3f} -> {result.after.ssim:.3f} "
+              f"(blurry input: {result.baseline.psnr:.2f} dB, {result.baseline.ssim:.3f})", file=sys.stderr)
+    save_weights(result.model, args.out, card)
+    print(f"wrote {args.out} ({result.step} iterations; checkpoint {result.checkpoint})")
+    return 0
+
+
+def evaluate(args) -> int:
+    from .evaluation import evaluate_pairs
+    from .files import ImageReadError
+    from .pairs import PairError, load_pair_folder
+    from .restore import RestoreOptions
+
+    try:
+        pairs = load_pair_folder(args.pairs, register=not args.no_register)
+    except (PairError, ImageReadError) as error:
+        raise CliError(str(error)) from None
+    loaded = load_model_or_fail(args.model)
+    report = run_with_bar(evaluate_pairs(loaded.model, pairs, RestoreOptions(device=args.device)), "evaluate")
+    report["model"] = {"name": loaded.name, "sha256": loaded.sha256, "trained": loaded.trained}
+    if args.json:
+        emit_json(report)
+        return 0
+    print(f"{'image':<16} {'input PSNR':>10} {'SSIM':>6}   {'output PSNR':>11} {'SSIM':>6}")
+    for name, row in list(report["images"].items()) + [("mean", report["mean"])]:
+        i, o = row["input"], row["output"]
+        print(f"{name:<16} {i['psnr']:>10.2f} {i['ssim']:>6.3f}   {o['psnr']:>11.2f} {o['ssim']:>6.3f}")
+    return 0

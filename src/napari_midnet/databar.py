@@ -1,0 +1,47 @@
+"""Detect the SEM information bar (JEOL/Zeiss/FEI style) at the bottom of a frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def detect_databar(image: np.ndarray, max_fraction: float = 0.3) -> int | None:
+    """First row of the bottom info bar, or None when there is none.
+
+    A databar row is flat: most of its pixels hold the row's most common value (the bar's
+    background), with only text or a scale bar on top. Image rows of an SEM frame are never
+    that flat because of shot noise. Walk up from the bottom while rows are flat, allowing
+    short runs of busier rows (lines of text).
+    """
+    if image.ndim != 2 or image.shape[0] < 32:
+        return None
+    height = image.shape[0]
+    limit = int(height * max_fraction)
+    flat = np.array([_mode_fraction(image[height - 1 - i]) > 0.5 for i in range(limit)])
+    if not flat[:2].any():
+        return None
+    start = None
+    gap = 0
+    for offset, is_flat in enumerate(flat):
+        if is_flat:
+            start, gap = height - 1 - offset, 0
+        else:
+            gap += 1
+            if gap > max(8, height // 64):
+                break
+    if start is None or height - start < max(8, height // 100):
+        return None
+    return start
+
+
+def _mode_fraction(row: np.ndarray) -> float:
+    _, counts = np.unique(row, return_counts=True)
+    return counts.max() / row.size
+
+
+def valid_rows_mask(shape: tuple[int, int], databar_row: int | None) -> np.ndarray:
+    """Boolean mask, False on the databar rows."""
+    mask = np.ones(shape, dtype=bool)
+    if databar_row is not None:
+        mask[databar_row:] = False
+    return mask

@@ -1,0 +1,41 @@
+"""Typed progress events yielded by the long-running generators (restore, train)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TileDone:
+    """One tile of one slice restored."""
+
+    tile: int
+    tiles: int
+    slice: int
+    slices: int
+
+    @property
+    def fraction(self) -> float:
+        return (self.slice * self.tiles + self.tile) / (self.slices * self.tiles)
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    step: int
+    iterations: int
+    loss: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class Validated:
+    step: int
+    psnr: float
+    ssim: float
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: Path

@@ -1,0 +1,198 @@
+"""MIDNet: a NAFNet U-Net with soft attention gates on the encoder-decoder skips.
+
+Written from Wang et al., "MIDNet: Deblurring Network for Material Microstructure Images"
+(CMC 2024), Chen et al., "Simple Baselines for Image Restoration" (NAFNet, ECCV 2022) and
+Oktay et al., "Attention U-Net" (2018). Grayscale in, grayscale out, any H x W.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture arguments; stored in every weights file so it can be rebuilt."""
+
+    width: int = 32
+    enc_blocks: tuple[int, ...] = (1, 1, 1, 28)
+    middle_blocks: int = 1
+    dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
+    attention_gates: bool = True
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown model arguments: {', '.join(sorted(unknown))}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**fixed)
+
+
+@dataclass(frozen=True)
+class Preset:
+    config: ModelConfig
+    summary: str
+    aliases: tuple[str, ...] = field(default=())
+
+
+PRESETS: dict[str, Preset] = {
+    "midnet": Preset(ModelConfig(), "paper configuration (width 32, enc [1,1,1,28])"),
+    # Chosen by `napari-midnet bench`: ~11x fewer parameters and ~4x the CPU throughput of the
+    # paper net, and the size the calibration run showed +3.7 dB with in 20 CPU-minutes.
+    "midnet-s": Preset(
+        ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1)),
+        "CPU-friendly (width 16, enc [1,1,1,4])",
+    ),
+    "nafnet": Preset(
+        ModelConfig(attention_gates=False), "paper backbone without attention gates (ablation)"
+    ),
+}
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channel axis of an NCHW tensor."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class SimpleGate(nn.Module):
+    """NAFNet's activation replacement: split channels in half and multiply."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * b
+
+
+class NAFBlock(nn.Module):
+    """Activation-free block: norm, 1x1, 3x3 depthwise, SimpleGate, simplified channel
+    attention, 1x1, then a gated 1x1 feed-forward; both residuals start at zero."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        hidden = channels * 2
+        self.norm1 = LayerNorm2d(channels)
+        self.conv1 = nn.Conv2d(channels, hidden, 1)
+        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
+        self.gate = SimpleGate()
+        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1))
+        self.conv3 = nn.Conv2d(channels, channels, 1)
+        self.norm2 = LayerNorm2d(channels)
+        self.conv4 = nn.Conv2d(channels, hidden, 1)
+        self.conv5 = nn.Conv2d(channels, channels, 1)
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        x = self.gate(self.conv2(self.conv1(self.norm1(inp))))
+        x = self.conv3(x * self.sca(x))
+        y = inp + x * self.beta
+        x = self.conv5(self.gate(self.conv4(self.norm2(y))))
+        return y + x * self.gamma
+
+
+class AttentionGate(nn.Module):
+    """Soft gate on a skip: alpha = sigmoid(psi(relu(Wx skip + Wg g))), returns skip * alpha."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        inner = max(channels // 2, 1)
+        self.w_skip = nn.Conv2d(channels, inner, 1, bias=False)
+        self.w_gate = nn.Conv2d(channels, inner, 1)
+        self.psi = nn.Conv2d(inner, 1, 1)
+
+    def forward(self, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        q = F.relu(self.w_skip(skip) + self.w_gate(gate))
+        return skip * torch.sigmoid(self.psi(q))
+
+
+class MIDNet(nn.Module):
+    """U-Net of NAFBlocks with a global input residual; input N x 1 x H x W in [0, 1]."""
+
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        c = self.config
+        if len(c.enc_blocks) != len(c.dec_blocks):
+            raise ValueError("enc_blocks and dec_blocks must have the same length")
+        width = c.width
+        self.intro = nn.Conv2d(1, width, 3, padding=1)
+        self.ending = nn.Conv2d(width, 1, 3, padding=1)
+        self.encoders = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for count in c.enc_blocks:
+            self.encoders.append(nn.Sequential(*[NAFBlock(width) for _ in range(count)]))
+            self.downs.append(nn.Conv2d(width, width * 2, 2, stride=2))
+            width *= 2
+        self.middle = nn.Sequential(*[NAFBlock(width) for _ in range(c.middle_blocks)])
+        self.ups = nn.ModuleList()
+        self.gates = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for count in c.dec_blocks:
+            self.ups.append(nn.Sequential(nn.Conv2d(width, width * 2, 1, bias=False), nn.PixelShuffle(2)))
+            width //= 2
+            self.gates.append(AttentionGate(width) if c.attention_gates else nn.Identity())
+            self.decoders.append(nn.Sequential(*[NAFBlock(width) for _ in range(count)]))
+        self.stride = 2 ** len(c.enc_blocks)
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        height, width = inp.shape[-2:]
+        x = _pad_to_multiple(inp, self.stride)
+        padded = x
+        x = self.intro(x)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            x = encoder(x)
+            skips.append(x)
+            x = down(x)
+        x = self.middle(x)
+        for up, gate, decoder, skip in zip(self.ups, self.gates, self.decoders, reversed(skips)):
+            x = up(x)
+            gated = gate(skip, x) if self.config.attention_gates else skip
+            x = decoder(x + gated)
+        x = self.ending(x) + padded
+        return x[..., :height, :width]
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Reflect-pad bottom/right to the network stride (replicate where the image is too small)."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return x
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def build_model(preset_or_config: str | ModelConfig) -> MIDNet:
+    """A freshly initialised network for a preset name or an explicit configuration."""
+    if isinstance(preset_or_config, ModelConfig):
+        return MIDNet(preset_or_config)
+    try:
+        return MIDNet(PRESETS[preset_or_config].config)
+    except KeyError:
+        raise ValueError(
+            f"unknown preset {preset_or_config!r}; choose one of {', '.join(PRESETS)}"
+        ) from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,126 @@
+"""Training/evaluation data: registered blurry/sharp pairs and sharp-only images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .databar import detect_databar
+from .files import IMAGE_SUFFIXES, read_image
+from .registration import Registration, register_pair, valid_mask, warp_to
+from .restore import value_range
+
+
+@dataclass
+class TrainingImage:
+    """One image for training or validation, intensities in [0, 1].
+
+    `blurry` is None for sharp-only images (the simulator makes the blurry twin).
+    `mask` marks pixels both images really have: inside the registered overlap, above the databar.
+    """
+
+    name: str
+    sharp: np.ndarray
+    blurry: np.ndarray | None
+    mask: np.ndarray
+    registration: Registration | None = None
+
+    @property
+    def valid_box(self) -> tuple[int, int, int, int]:
+        rows = np.flatnonzero(self.mask.any(axis=1))
+        cols = np.flatnonzero(self.mask.any(axis=0))
+        return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+class PairError(ValueError):
+    """A pair that cannot be used; one sentence for the user."""
+
+
+def as_gray(image: np.ndarray, name: str) -> np.ndarray:
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        colour = image[..., :3]
+        if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2])):
+            raise PairError(f"{name} is a colour (RGB) image; training needs grayscale SEM images")
+        image = colour[..., 0]
+    if image.ndim != 2:
+        raise PairError(f"{name} must be a single 2-D grayscale image, got shape {image.shape}")
+    return image
+
+
+def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool = True) -> TrainingImage:
+    """Normalise, detect the databar, and (by default) register sharp onto blurry."""
+    blurry = as_gray(np.asarray(blurry), f"{name} (blurry)")
+    sharp = as_gray(np.asarray(sharp), f"{name} (sharp)")
+    lo, hi = value_range(blurry)
+    blurry_f = (blurry.astype(np.float32) - lo) / (hi - lo)
+    sharp_f = (sharp.astype(np.float32) - lo) / (hi - lo)
+    bar = detect_databar(blurry)
+    rows = bar if bar is not None else blurry.shape[0]
+    if register:
+        try:
+            registration = register_pair(blurry_f, sharp_f, valid_rows=min(rows, _bar_or_height(sharp)))
+        except ValueError as error:
+            raise PairError(f"{name}: {error}") from None
+        aligned = warp_to(sharp_f, registration, blurry.shape, order=3)
+        mask = valid_mask(registration, (min(rows, _bar_or_height(sharp)), sharp.shape[1]), blurry.shape)
+    else:
+        if blurry.shape != sharp.shape:
+            raise PairError(f"{name}: blurry {blurry.shape} and sharp {sharp.shape} differ in size; "
+                            "register the pair instead of --no-register")
+        registration, aligned = None, sharp_f
+        mask = np.ones(blurry.shape, dtype=bool)
+    mask[rows:] = False
+    return TrainingImage(name, aligned, blurry_f, mask, registration)
+
+
+def _bar_or_height(image: np.ndarray) -> int:
+    bar = detect_databar(image)
+    return bar if bar is not None else image.shape[0]
+
+
+def make_sharp_only(name: str, sharp: np.ndarray) -> TrainingImage:
+    sharp = as_gray(np.asarray(sharp), name)
+    lo, hi = value_range(sharp)
+    mask = np.ones(sharp.shape, dtype=bool)
+    bar = detect_databar(sharp)
+    if bar is not None:
+        mask[bar:] = False
+    return TrainingImage(name, (sharp.astype(np.float32) - lo) / (hi - lo), None, mask)
+
+
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def load_pair_folder(folder: str | Path, register: bool = True, names: list[str] | None = None,
+                     log=None) -> list[TrainingImage]:
+    """Pairs from `folder/blurry/NAME.*` and `folder/sharp/NAME.*` with matching names."""
+    folder = Path(folder)
+    blurry_dir, sharp_dir = folder / "blurry", folder / "sharp"
+    if not blurry_dir.is_dir() or not sharp_dir.is_dir():
+        raise PairError(f"{folder} must contain the folders blurry/ and sharp/")
+    blurry, sharp = _images_by_stem(blurry_dir), _images_by_stem(sharp_dir)
+    common = sorted(set(blurry) & set(sharp))
+    if names is not None:
+        common = [n for n in common if n in names]
+    if not common:
+        raise PairError(f"no matching file names in {blurry_dir} and {sharp_dir}")
+    pairs = []
+    for name in common:
+        pair = make_pair(name, read_image(blurry[name]), read_image(sharp[name]), register)
+        if log and pair.registration is not None:
+            log(f"{name}: {pair.registration.describe()}")
+        pairs.append(pair)
+    return pairs
+
+
+def load_sharp_folder(folder: str | Path) -> list[TrainingImage]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PairError(f"{folder} is not a folder")
+    images = [make_sharp_only(p.stem, read_image(p)) for p in _images_by_stem(folder).values()]
+    if not images:
+        raise PairError(f"no images in {folder}")
+    return images

@@ -1,0 +1,226 @@
+"""Tiled restoration as a generator: yields TileDone events, returns the restored image.
+
+Memory stays bounded for huge images: tiles are read from the input and normalised one batch
+at a time, the blend weights are separable (an outer product of two 1-D sums), and the result
+is converted back to the input dtype in row chunks. The only full-size float buffer is the
+float32 accumulator of the slice being restored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .databar import detect_databar
+from .events import TileDone
+
+CPU_TILE = 256  # `napari-midnet bench`: 256^2 tiles beat whole-image forwards 2.6x on CPU
+CHUNK_ROWS = 512
+
+
+@dataclass
+class RestoreOptions:
+    tile: int | None = None  # None: chosen from image size and free memory
+    overlap: int = 32
+    device: str = "auto"
+    batch: int | None = None
+    float32: bool = False  # return float32 in the input's value range instead of its dtype
+    keep_databar: bool = True  # copy a detected SEM info bar through unchanged
+    value_range: tuple[float, float] | None = None  # intensities mapped to [0, 1]; None: automatic
+
+
+def pick_device(requested: str = "auto") -> str:
+    """cuda > mps > cpu for 'auto'; a clear error when an explicit device is missing."""
+    import torch
+
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if requested == "auto":
+        return next(name for name in ("cuda", "mps", "cpu") if available[name])
+    if requested not in available:
+        raise ValueError(f"unknown device {requested!r}; choose auto, cpu, cuda or mps")
+    if not available[requested]:
+        raise ValueError(f"device {requested!r} is not available on this machine")
+    return requested
+
+
+def auto_tile(height: int, width: int, device: str) -> int:
+    if device == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info()
+        tile = 1024 if free > 8 * 2**30 else 512
+    else:
+        tile = CPU_TILE
+    return min(tile, max(height, width))
+
+
+def validate_image(image: np.ndarray) -> None:
+    """Raise ValueError with one sentence for images restoration cannot take."""
+    if image.dtype == bool or not np.issubdtype(image.dtype, np.number):
+        raise ValueError(f"cannot restore an image of dtype {image.dtype}")
+    if np.issubdtype(image.dtype, np.complexfloating):
+        raise ValueError("cannot restore a complex-valued image")
+    if image.ndim < 2 or min(image.shape[-2:]) < 1:
+        raise ValueError(f"need a 2-D image or a stack of them, got shape {image.shape}")
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise ValueError("the image contains NaN or infinite values; replace them first")
+
+
+def value_range(image: np.ndarray) -> tuple[float, float]:
+    """Intensities mapped to [0, 1] for the network: uint8 by its dtype range (as in training),
+    anything else by its own min and max (16-bit SEM data rarely fills 0..65535)."""
+    if image.dtype == np.uint8:
+        return 0.0, 255.0
+    lo, hi = float(image.min()), float(image.max())
+    return lo, (hi if hi > lo else lo + 1.0)
+
+
+def restore(image: np.ndarray, model, options: RestoreOptions | None = None
+            ) -> Generator[TileDone, None, np.ndarray]:
+    """Deblur a 2-D image, an (Z|T, Y, X) stack, or RGB(A).
+
+    RGB: gray saved as RGB (equal channels) is restored once; true colour is restored per
+    channel; alpha passes through unchanged.
+    """
+    import torch
+
+    options = options or RestoreOptions()
+    image = np.asarray(image)
+    validate_image(image)
+    planes, rebuild = _as_planes(image)
+    device = pick_device(options.device)
+    height, width = planes.shape[-2:]
+    tile = options.tile or auto_tile(height, width, device)
+    if tile < 16:
+        raise ValueError("tile size must be at least 16 pixels")
+    if not 0 <= options.overlap < tile // 2:
+        raise ValueError(f"overlap must be between 0 and {tile // 2 - 1} for tile {tile}")
+    batch = options.batch or (8 if device == "cuda" else 4)
+    lo, hi = options.value_range or value_range(image)
+    bar = detect_databar(planes[0]) if options.keep_databar else None
+    rows = bar if bar is not None else height
+    out_dtype = np.float32 if options.float32 else image.dtype
+    result = np.empty(planes.shape, dtype=out_dtype)
+
+    model = model.to(device).eval()
+    channels_last = torch.channels_last
+    model = model.to(memory_format=channels_last)
+    autocast = _autocast(device)
+    for index in range(planes.shape[0]):
+        accumulator = np.zeros((rows, width), dtype=np.float32)
+        row_starts = _starts(rows, tile, options.overlap)
+        col_starts = _starts(width, tile, options.overlap)
+        tile_h, tile_w = min(tile, rows), min(tile, width)
+        row_windows = _windows(row_starts, tile_h, rows, options.overlap)
+        col_windows = _windows(col_starts, tile_w, width, options.overlap)
+        positions = [(r, c) for r in range(len(row_starts)) for c in range(len(col_starts))]
+        for first in range(0, len(positions), batch):
+            chunk = positions[first:first + batch]
+            tiles = np.stack([
+                planes[index, row_starts[r]:row_starts[r] + tile_h, col_starts[c]:col_starts[c] + tile_w]
+                for r, c in chunk
+            ]).astype(np.float32)
+            tiles = (tiles - lo) / (hi - lo)
+            with torch.inference_mode(), autocast:
+                inp = torch.from_numpy(tiles[:, None]).to(device).contiguous(memory_format=channels_last)
+                restored = model(inp).float().cpu().numpy()[:, 0]
+            for (r, c), values in zip(chunk, restored):
+                y, x = row_starts[r], col_starts[c]
+                weight = np.outer(row_windows[r], col_windows[c])
+                accumulator[y:y + tile_h, x:x + tile_w] += values * weight
+            yield TileDone(min(first + batch, len(positions)), len(positions), index, planes.shape[0])
+        row_sum = np.sum(_place(row_windows, row_starts, rows), axis=0)
+        col_sum = np.sum(_place(col_windows, col_starts, width), axis=0)
+        for y in range(0, rows, CHUNK_ROWS):
+            block = accumulator[y:y + CHUNK_ROWS]
+            block /= np.outer(row_sum[y:y + CHUNK_ROWS], col_sum)
+            block *= hi - lo
+            block += lo
+            result[index, y:y + CHUNK_ROWS] = _to_dtype(block, out_dtype)
+        if rows < height:
+            result[index, rows:] = planes[index, rows:]
+    return rebuild(result)
+
+
+def _autocast(device: str):
+    import contextlib
+
+    import torch
+
+    if device != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins covering [0, length), neighbours sharing at least `overlap` pixels."""
+    if length <= tile:
+        return [0]
+    return list(range(0, length - tile, tile - overlap)) + [length - tile]
+
+
+def _windows(starts: list[int], size: int, length: int, overlap: int) -> list[np.ndarray]:
+    """Per-tile 1-D blend windows: raised-cosine ramps where a neighbour overlaps, flat at the
+    image border, so the weighted sum is seamless and exact where only one tile covers."""
+    windows = []
+    for i, start in enumerate(starts):
+        window = np.ones(size, dtype=np.float32)
+        if i > 0:
+            shared = min(overlap, starts[i - 1] + size - start)
+            window[:shared] = _ramp(shared)
+        if i < len(starts) - 1:
+            shared = min(overlap, start + size - starts[i + 1])
+            window[size - shared:] = _ramp(shared)[::-1]
+        windows.append(window)
+    return windows
+
+
+def _ramp(length: int) -> np.ndarray:
+    t = (np.arange(length, dtype=np.float32) + 0.5) / max(length, 1)
+    return np.sin(0.5 * np.pi * t) ** 2
+
+
+def _place(windows: list[np.ndarray], starts: list[int], length: int) -> np.ndarray:
+    placed = np.zeros((len(windows), length), dtype=np.float32)
+    for row, (window, start) in enumerate(zip(windows, starts)):
+        placed[row, start:start + window.size] = window
+    return placed
+
+
+def _to_dtype(block: np.ndarray, dtype) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(block), info.min, info.max).astype(dtype)
+    return block.astype(dtype, copy=False)
+
+
+def _as_planes(image: np.ndarray):
+    """View the input as (N, Y, X) planes and return a function that rebuilds its layout."""
+    height, width = image.shape[-2:]
+    if image.ndim >= 3 and image.shape[-1] in (3, 4) and image.shape[-2] > 4:
+        colour = image[..., :3]
+        alpha = image[..., 3:]
+        height, width = image.shape[-3:-1]
+        lead = image.shape[:-3]
+        if np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2]):
+            planes = colour[..., 0].reshape(-1, height, width)
+
+            def rebuild(out):
+                gray = out.reshape(*lead, height, width)[..., None]
+                return np.concatenate([gray, gray, gray, alpha.astype(out.dtype)], axis=-1)
+        else:
+            planes = np.moveaxis(colour, -1, 0).reshape(-1, height, width)
+
+            def rebuild(out):
+                rgb = np.moveaxis(out.reshape(3, *lead, height, width), 0, -1)
+                return np.concatenate([rgb, alpha.astype(out.dtype)], axis=-1)
+        return planes, rebuild
+    shape = image.shape
+    return image.reshape(-1, height, width), lambda out: out.reshape(shape)

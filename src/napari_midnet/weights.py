@@ -1,0 +1,199 @@
+"""Weights files: `.safetensors` with a JSON model card in the metadata; legacy `.pt/.pth`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .model import PRESETS, MIDNet, ModelConfig, build_model
+
+FORMAT = "napari-midnet/1"
+DEFAULT_MODEL = "midnet-s"  # the CPU default; see the README for how its weights were trained
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used; the message is one sentence meant for the user."""
+
+
+@dataclass
+class LoadedModel:
+    model: MIDNet
+    name: str
+    card: dict = field(default_factory=dict)
+    sha256: str = ""
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.card.get("trained", False))
+
+
+def bundled_weights(preset: str) -> Path | None:
+    """The shipped weights file for a preset, or None if none ships."""
+    path = Path(str(resources.files("napari_midnet.resources"))) / f"{preset}.safetensors"
+    return path if path.is_file() else None
+
+
+def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Hash of names, dtypes, shapes and bytes: identifies weights independent of the metadata."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def save_weights(model: MIDNet, path: str | os.PathLike, card: dict | None = None,
+                 half: bool = False) -> str:
+    """Write weights atomically with the model card; returns the tensors' sha256."""
+    from safetensors.torch import save_file
+
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    sha = tensors_sha256(state)
+    full_card = {
+        "format": FORMAT,
+        "architecture": model.config.as_dict(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(card or {}),
+        "sha256": sha,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"card": json.dumps(full_card)})
+    return sha
+
+
+class atomic_path:
+    """Context manager yielding a temp path beside `path`, renamed over it on success only."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedModel:
+    """Build a model from a preset name (its shipped weights, else untrained) or a weights file."""
+    if isinstance(spec, str) and spec in PRESETS:
+        shipped = bundled_weights(spec)
+        if shipped is not None:
+            loaded = _load_file(shipped)
+            loaded.name = spec
+            return loaded
+        if not allow_untrained:
+            raise WeightsError(f"no trained weights ship for preset {spec!r}")
+        return LoadedModel(build_model(spec), spec, {"preset": spec, "trained": False})
+    return _load_file(Path(spec))
+
+
+def _load_file(path: Path) -> LoadedModel:
+    if not path.exists():
+        presets = ", ".join(PRESETS)
+        raise WeightsError(f"weights file not found: {path} (or use a preset name: {presets})")
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder, not a weights file")
+    if path.suffix.lower() in {".pt", ".pth"}:
+        return _load_legacy(path)
+    _check_safetensors_header(path)
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise WeightsError(f"{path.name} is truncated or corrupt ({error})") from None
+    try:
+        card = json.loads(metadata.get("card", "{}"))
+    except json.JSONDecodeError:
+        card = {}
+    config = _config_from_card(card, state, path)
+    model = _model_with_state(config, state, path)
+    return LoadedModel(model, path.stem, card, tensors_sha256(state))
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """Tell 'not a weights file at all' apart from 'a weights file cut short'."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9:
+        raise WeightsError(f"{path.name} is not a weights file (only {size} bytes)")
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if head[8:9] != b"{" or header_len > 100_000_000:
+        raise WeightsError(f"{path.name} is not a weights file (expected .safetensors, .pt or .pth)")
+    if header_len + 8 > size:
+        raise WeightsError(f"{path.name} is truncated ({size} bytes, header alone needs {header_len + 8})")
+
+
+def _load_legacy(path: Path) -> LoadedModel:
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for bad pickles
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise WeightsError(f"{path.name} cannot be read as PyTorch weights ({reason})") from None
+    for key in ("state_dict", "model", "params"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path.name} holds no state dict of tensors")
+    state = {k.removeprefix("module."): v for k, v in obj.items()}
+    config = _config_from_card({}, state, path)
+    model = _model_with_state(config, state, path)
+    return LoadedModel(model, path.stem, {"trained": True, "source": "legacy"}, tensors_sha256(state))
+
+
+def _config_from_card(card: dict, state: dict, path: Path) -> ModelConfig:
+    if "architecture" in card:
+        try:
+            return ModelConfig.from_dict(card["architecture"])
+        except (TypeError, ValueError) as error:
+            raise WeightsError(f"{path.name} has an invalid model card ({error})") from None
+    for preset in PRESETS.values():  # no card: the preset whose keys and shapes fit
+        if not _mismatches(build_model(preset.config).state_dict(), state):
+            return preset.config
+    return PRESETS["midnet"].config
+
+
+def _mismatches(expected: dict, state: dict) -> list[str]:
+    missing = [f"missing {k}" for k in expected if k not in state]
+    unexpected = [f"unexpected {k}" for k in state if k not in expected]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    return shapes + missing + unexpected
+
+
+def _model_with_state(config: ModelConfig, state: dict, path: Path) -> MIDNet:
+    model = build_model(config)
+    problems = _mismatches(model.state_dict(), state)
+    if problems:
+        shown = "; ".join(problems[:3])
+        raise WeightsError(
+            f"{path.name} holds weights of another architecture ({len(problems)} mismatched keys, e.g. {shown})"
+        )
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.eval()
