@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     deblur = commands.add_parser("deblur", help="deblur image files or folders")
-    deblur.add_argument("inputs", nargs="+", metavar="INPUT")
+    deblur.add_argument("inputs", nargs="*", metavar="INPUT", help="image files (TIFF, PNG, JPEG) or folders")
+    deblur.add_argument("--sample", action="store_true", help="also deblur the bundled blurry SEM sample")
     deblur.add_argument("-o", "--outdir", required=True, type=Path)
     _add_model_options(deblur)
     deblur.add_argument("--tile", type=int, help="tile size in pixels (default: automatic)")

@@ -55,9 +55,11 @@ def deblur(args) -> int:
     from .metrics import sharpness
     from .restore import RestoreOptions, restore
 
-    inputs = collect_inputs(args.inputs)
+    from .samples import sample_paths
+
+    inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
     if not inputs:
-        raise CliError("no image files in the given inputs")
+        raise CliError("no image files in the given inputs (give files or folders, or --sample)")
     outputs = [args.outdir / f"{path.stem}{args.suffix}.tif" for path in inputs]
     for source, target in zip(inputs, outputs):
         if not source.exists():

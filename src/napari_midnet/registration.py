@@ -63,9 +63,9 @@ def register_pair(blurry: np.ndarray, sharp: np.ndarray, valid_rows: int | None 
         )
     rows = valid_rows or min(blurry.shape[0], sharp.shape[0])
     blurry, sharp = blurry[:rows], sharp[:rows]
-    tile = min(tile, min(blurry.shape) // 2)
+    tile = min(tile, min(blurry.shape) // 3)
     if tile < 32:
-        raise RegistrationError("images are too small to register (need at least 64 x 64 pixels)")
+        raise RegistrationError("images are too small to register (need at least 96 x 96 pixels)")
     reference = _matched_blur(blurry, sharp)
     matrix = np.eye(3)
     matrix[:2, 2] = _global_shift(blurry, reference)

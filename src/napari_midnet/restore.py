@@ -99,7 +99,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     tile = options.tile or auto_tile(height, width, device)
     if tile < 16:
         raise ValueError("tile size must be at least 16 pixels")
-    if not 0 <= options.overlap < tile // 2:
+    if max(height, width) > tile and not 0 <= options.overlap < tile // 2:
         raise ValueError(f"overlap must be between 0 and {tile // 2 - 1} for tile {tile}")
     batch = options.batch or (8 if device == "cuda" else 4)
     lo, hi = options.value_range or value_range(image)
@@ -142,7 +142,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
             block /= np.outer(row_sum[y:y + CHUNK_ROWS], col_sum)
             block *= hi - lo
             block += lo
-            result[index, y:y + CHUNK_ROWS] = _to_dtype(block, out_dtype)
+            result[index, y:y + block.shape[0]] = _to_dtype(block, out_dtype)
         if rows < height:
             result[index, rows:] = planes[index, rows:]
     return rebuild(result)

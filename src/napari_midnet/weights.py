@@ -9,7 +9,6 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -38,7 +37,9 @@ class LoadedModel:
 
 def bundled_weights(preset: str) -> Path | None:
     """The shipped weights file for a preset, or None if none ships."""
-    path = Path(str(resources.files("napari_midnet.resources"))) / f"{preset}.safetensors"
+    from .samples import resource_path
+
+    path = resource_path(f"{preset}.safetensors")
     return path if path.is_file() else None
 
 

@@ -1,0 +1,64 @@
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: a busy second process stalls steps
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PAIRS = SHARED / "midnet-pairs"
+
+
+def sem_like(shape=(96, 128), seed=0, databar=0) -> np.ndarray:
+    """An SEM-like float image in [0, 1]: grains with sharp edges, plus an optional databar."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    field = gaussian_filter(rng.random(shape), 2.5)
+    grains = (field > np.median(field)).astype(np.float64)
+    image = 0.25 + 0.5 * gaussian_filter(grains, 0.7) + 0.1 * gaussian_filter(rng.random(shape), 1)
+    if databar:
+        image[-databar:] = 0.0
+        image[-databar + 4:-4, 10:60:3] = 1.0  # "text"
+    return np.clip(image, 0, 1)
+
+
+def perturb(model, seed=0, scale=0.2):
+    """Give the zero-initialised residual scales random values so the net is far from identity."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
+    return model.eval()
+
+
+def drain(generator):
+    """Run a progress generator to the end; return (events, result)."""
+    events = []
+    while True:
+        try:
+            events.append(next(generator))
+        except StopIteration as stop:
+            return events, stop.value
+
+
+@pytest.fixture
+def tiny_model():
+    from napari_midnet.model import MIDNet, ModelConfig
+
+    import torch
+
+    torch.manual_seed(0)
+    return perturb(MIDNet(ModelConfig(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))))
+
+
+@pytest.fixture
+def shared_pairs():
+    if not (PAIRS / "blurry").is_dir():
+        pytest.skip(f"real SEM pairs not found at {PAIRS} (only CI and developers have ../shared)")
+    return PAIRS

@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from napari_midnet.model import PRESETS, AttentionGate, MIDNet, ModelConfig, build_model, count_parameters
+
+
+def test_paper_preset_has_paper_size():
+    assert 17.0e6 <= count_parameters(build_model("midnet")) <= 17.5e6
+
+
+def test_gates_are_the_only_difference_to_nafnet():
+    gated, plain = build_model("midnet"), build_model("nafnet")
+    gate_params = sum(p.numel() for g in gated.gates for p in g.parameters())
+    assert gate_params > 0
+    assert count_parameters(gated) - count_parameters(plain) == gate_params
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_runs_a_real_forward_on_odd_sizes(preset):
+    model = build_model(preset).eval()
+    x = torch.rand(1, 1, 37, 45)
+    with torch.inference_mode():
+        y = model(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_fresh_network_is_close_to_identity_through_the_global_residual():
+    model = build_model("midnet-s").eval()
+    torch.nn.init.zeros_(model.ending.weight)
+    torch.nn.init.zeros_(model.ending.bias)
+    x = torch.rand(2, 1, 32, 32)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), x)
+
+
+def test_attention_gate_scales_skip_by_a_sigmoid_map():
+    gate = AttentionGate(4)
+    skip, g = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    out = gate(skip, g)
+    alpha = out / skip
+    assert out.shape == skip.shape
+    assert torch.all((alpha > 0) & (alpha < 1))
+    assert torch.allclose(alpha, alpha[:, :1].expand_as(alpha), atol=1e-5)  # one alpha for all channels
+
+
+def test_tiny_images_are_padded_not_rejected():
+    model = MIDNet(ModelConfig(width=4, enc_blocks=(1, 1, 1, 1), middle_blocks=1, dec_blocks=(1, 1, 1, 1)))
+    assert model(torch.rand(1, 1, 5, 7)).shape == (1, 1, 5, 7)
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown preset 'big'"):
+        build_model("big")

@@ -1,0 +1,84 @@
+import json
+
+import pytest
+import torch
+
+from napari_midnet.model import MIDNet, ModelConfig, build_model
+from napari_midnet.weights import WeightsError, load_model, save_weights, tensors_sha256
+
+from .conftest import perturb
+
+
+def test_round_trip_keeps_tensors_card_and_sha(tmp_path):
+    model = perturb(build_model("midnet-s"))
+    path = tmp_path / "w.safetensors"
+    sha = save_weights(model, path, {"preset": "midnet-s", "trained": True, "training": {"iterations": 5}})
+    loaded = load_model(path)
+    assert loaded.sha256 == sha == tensors_sha256(model.state_dict())
+    assert loaded.card["training"]["iterations"] == 5 and loaded.card["sha256"] == sha
+    assert loaded.card["architecture"]["width"] == 16 and "created" in loaded.card
+    x = torch.rand(1, 1, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(loaded.model(x), model(x))
+    assert not list(tmp_path.glob("*.part"))  # atomic write leaves no temp file
+
+
+def test_half_precision_weights_load_as_float32(tmp_path):
+    model = perturb(build_model("midnet-s"))
+    save_weights(model, tmp_path / "h.safetensors", half=True)
+    loaded = load_model(tmp_path / "h.safetensors")
+    assert next(loaded.model.parameters()).dtype == torch.float32
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def test_truncated_file(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_weights(build_model("midnet-s"), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="truncated"):
+        load_model(path)
+
+
+def test_file_that_is_not_weights(tmp_path):
+    path = tmp_path / "notes.safetensors"
+    path.write_text("these are my notes, not weights " * 10)
+    with pytest.raises(WeightsError, match="not a weights file"):
+        load_model(path)
+
+
+def test_weights_of_another_architecture_name_mismatched_keys(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_weights(build_model("midnet-s"), path)
+    # claim a different architecture in the card: the tensors no longer fit
+    from safetensors.torch import load_file, save_file
+
+    card = {"architecture": ModelConfig(width=8).as_dict()}
+    save_file(load_file(path), path, metadata={"card": json.dumps(card)})
+    with pytest.raises(WeightsError, match=r"another architecture \(\d+ mismatched keys, e.g. .*intro"):
+        load_model(path)
+
+
+def test_legacy_pt_loads_only_tensors(tmp_path):
+    model = perturb(build_model("midnet-s"))
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "old.pth")
+    loaded = load_model(tmp_path / "old.pth")
+    assert loaded.sha256 == tensors_sha256(model.state_dict())
+    torch.save({"state_dict": {"x": torch.zeros(3)}}, tmp_path / "bad.pt")
+    with pytest.raises(WeightsError, match="another architecture"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_legacy_pickle_with_code_is_refused(tmp_path):
+    torch.save({"model": MIDNet}, tmp_path / "code.pt")  # a class: not loadable with weights_only
+    with pytest.raises(WeightsError, match="cannot be read as PyTorch weights"):
+        load_model(tmp_path / "code.pt")
+
+
+def test_untrained_preset_says_so():
+    loaded = load_model("nafnet")
+    assert loaded.trained is False
