@@ -62,3 +62,11 @@ def shared_pairs():
     if not (PAIRS / "blurry").is_dir():
         pytest.skip(f"real SEM pairs not found at {PAIRS} (only CI and developers have ../shared)")
     return PAIRS
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """napari's make_napari_viewer reads item.rep_call at teardown (its own conftest sets it)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

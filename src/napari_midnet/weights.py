@@ -104,7 +104,10 @@ def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedM
             return loaded
         if not allow_untrained:
             raise WeightsError(f"no trained weights ship for preset {spec!r}")
-        return LoadedModel(build_model(spec), spec, {"preset": spec, "trained": False})
+        with torch.random.fork_rng():  # the same untrained weights (and sha256) on every load
+            torch.manual_seed(0)
+            model = build_model(spec).eval()
+        return LoadedModel(model, spec, {"preset": spec, "trained": False}, tensors_sha256(model.state_dict()))
     return _load_file(Path(spec))
 
 

@@ -1,0 +1,62 @@
+"""Numbers for the side-by-side comparison: sharpness of source and result, and PSNR/SSIM of
+both against an optional sharp reference after automatic alignment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .databar import detect_databar
+from .evaluation import interior, score
+from .metrics import sharpness
+from .registration import RegistrationError, register_pair, valid_mask, warp_to
+from .restore import value_range
+
+
+@dataclass
+class Readout:
+    source_sharpness: float
+    result_sharpness: float
+    source_psnr: float | None = None
+    source_ssim: float | None = None
+    result_psnr: float | None = None
+    result_ssim: float | None = None
+    alignment: str = ""  # estimated shift/scale, or why alignment failed
+
+    @property
+    def sharpness_ratio(self) -> float:
+        return self.result_sharpness / self.source_sharpness if self.source_sharpness else float("nan")
+
+
+def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarray | None = None) -> Readout:
+    """2-D gray images; the databar (if any) is excluded from every number."""
+    if source.shape != result.shape or source.ndim != 2:
+        raise ValueError("source and result must be 2-D images of the same shape")
+    bar = detect_databar(source) if source.dtype != np.float64 else None
+    rows = bar if bar is not None else source.shape[0]
+    readout = Readout(sharpness(source[:rows]), sharpness(result[:rows]))
+    if reference is None:
+        return readout
+    if reference.ndim != 2:
+        readout.alignment = "reference must be a 2-D gray image"
+        return readout
+    lo, hi = value_range(source)
+    scale = lambda image: (image.astype(np.float32) - lo) / (hi - lo)  # noqa: E731
+    src, res, ref = scale(source), scale(result), scale(reference)
+    ref_bar = detect_databar(reference)
+    ref_rows = ref_bar if ref_bar is not None else reference.shape[0]
+    try:
+        registration = register_pair(src[:rows], ref[:ref_rows])
+    except RegistrationError as error:
+        readout.alignment = f"could not align the reference: {error}"
+        return readout
+    aligned = warp_to(ref[:ref_rows], registration, src.shape, order=3)
+    mask = valid_mask(registration, (ref_rows, ref.shape[1]), src.shape)
+    mask[rows:] = False
+    mask = interior(mask)
+    before, after = score(src, aligned, mask), score(np.clip(res, 0, 1), aligned, mask)
+    readout.source_psnr, readout.source_ssim = before["psnr"], before["ssim"]
+    readout.result_psnr, readout.result_ssim = after["psnr"], after["ssim"]
+    readout.alignment = registration.describe()
+    return readout

@@ -1,0 +1,48 @@
+"""Models the user can pick: shipped presets, weights files, and fine-tuned models in memory."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .model import PRESETS
+from .weights import LoadedModel, load_model
+
+
+class ModelRegistry:
+    """Name -> model source, loaded lazily and cached. Thread-safe: workers load from it."""
+
+    def __init__(self):
+        self._sources: dict[str, str | LoadedModel] = {name: name for name in PRESETS}
+        self._cache: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(self._sources)
+
+    def add_file(self, path: str | Path) -> str:
+        """Validate and register a weights file (raises WeightsError); returns its name."""
+        loaded = load_model(Path(path))
+        return self.add_loaded(loaded, f"{Path(path).name}")
+
+    def add_loaded(self, loaded: LoadedModel, name: str | None = None) -> str:
+        name = self._unique(name or loaded.name)
+        with self._lock:
+            self._sources[name] = loaded
+            self._cache[name] = loaded
+        loaded.name = name
+        return name
+
+    def get(self, name: str) -> LoadedModel:
+        with self._lock:
+            if name not in self._sources:
+                raise KeyError(f"unknown model {name!r}")
+            if name not in self._cache:
+                self._cache[name] = load_model(self._sources[name])
+            return self._cache[name]
+
+    def _unique(self, name: str) -> str:
+        candidate, index = name, 2
+        while candidate in self._sources:
+            candidate, index = f"{name} ({index})", index + 1
+        return candidate

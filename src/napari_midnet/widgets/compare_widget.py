@@ -1,0 +1,126 @@
+"""Compare panel: side-by-side toggle and a readout table computed by the core off the GUI thread."""
+
+from __future__ import annotations
+
+from napari.utils.notifications import show_error
+from qtpy.QtWidgets import QFormLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget
+
+from ..readouts import Readout, compute_readout
+from .layer_combo import ImageLayerCombo
+from .plane import current_plane
+from .workers import WorkerTracker
+
+ROWS = ("Sharpness", "PSNR (dB)", "SSIM")
+COLUMNS = ("Source", "Result", "Change")
+
+
+class CompareWidget(QWidget):
+    def __init__(self, viewer, workers: WorkerTracker, parent=None):
+        super().__init__(parent)
+        self.viewer, self.workers = viewer, workers
+        self.source = self.result = None
+        self.readout: Readout | None = None
+        self._generation = 0
+        self._saved_visibility: dict | None = None
+
+        self.compare_button = QPushButton("Compare side by side")
+        self.compare_button.setCheckable(True)
+        self.compare_button.setEnabled(False)
+        self.compare_button.setToolTip("Deblur an image first")
+        self.compare_button.toggled.connect(self.set_side_by_side)
+        self.reference_combo = ImageLayerCombo(viewer, follow_active=False, allow_none=True)
+        self.reference_combo.setToolTip("A sharp image of the same field: PSNR/SSIM after automatic alignment")
+        self.reference_combo.currentTextChanged.connect(lambda _: self.update_readouts())
+        self.table = QTableWidget(len(ROWS), len(COLUMNS))
+        self.table.setVerticalHeaderLabels(ROWS)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setMaximumHeight(130)
+        self.alignment = QLabel("")
+        self.alignment.setWordWrap(True)
+        form = QFormLayout(self)
+        form.addRow(self.compare_button)
+        form.addRow("Sharp reference", self.reference_combo)
+        form.addRow(self.table)
+        form.addRow(self.alignment)
+
+    def disconnect_viewer(self) -> None:
+        self.reference_combo.disconnect_viewer()
+        self._watch(False)
+
+    def set_pair(self, source, result) -> None:
+        """Called when a deblurred layer appears: compare it with its source from now on."""
+        if self.compare_button.isChecked():
+            self.compare_button.setChecked(False)
+        self._watch(False)
+        self.source, self.result = source, result
+        self._watch(True)
+        self.compare_button.setEnabled(True)
+        self.compare_button.setToolTip("Show source and result side by side (napari grid, linked camera)")
+        self.update_readouts()
+
+    def _watch(self, on: bool) -> None:
+        for layer in (self.source, self.result):
+            if layer is not None:
+                emitter = layer.events.data
+                emitter.connect(self.update_readouts) if on else emitter.disconnect(self.update_readouts)
+
+    def update_readouts(self, event=None) -> None:
+        if self.source is None or self.result is None:
+            return
+        if self.source not in self.viewer.layers or self.result not in self.viewer.layers:
+            return
+        reference = self.reference_combo.layer()
+        source = current_plane(self.source, self.viewer)
+        result = current_plane(self.result, self.viewer)
+        ref = current_plane(reference, self.viewer) if reference is not None else None
+        self._generation += 1
+        generation = self._generation
+        self.alignment.setText("Measuring…" + (" aligning the reference…" if ref is not None else ""))
+        self.workers.run(compute_readout, source, result, ref, on_return=lambda readout: self._show(readout, generation),
+                         on_error=lambda error: show_error(f"Could not compute the readouts: {error}"))
+
+    def _show(self, readout: Readout, generation: int) -> None:
+        if generation != self._generation:
+            return  # a newer request is on its way
+        self.readout = readout
+        cells = [
+            (readout.source_sharpness, readout.result_sharpness, f"×{readout.sharpness_ratio:.2f}"),
+            (readout.source_psnr, readout.result_psnr, _difference(readout.source_psnr, readout.result_psnr, "dB")),
+            (readout.source_ssim, readout.result_ssim, _difference(readout.source_ssim, readout.result_ssim, "")),
+        ]
+        for row, values in enumerate(cells):
+            for column, value in enumerate(values):
+                text = value if isinstance(value, str) else ("–" if value is None else f"{value:.3f}")
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        self.alignment.setText(f"Reference alignment: {readout.alignment}" if readout.alignment else
+                               "Pick a sharp reference layer for PSNR/SSIM.")
+
+    def set_side_by_side(self, on: bool) -> None:
+        """Grid mode with just source and result (one shared camera), or back to before."""
+        if on and self.source in self.viewer.layers and self.result in self.viewer.layers:
+            self._saved_visibility = {layer.name: layer.visible for layer in self.viewer.layers}
+            for layer in self.viewer.layers:
+                layer.visible = layer in (self.source, self.result)
+            grid = grid_of(self.viewer)
+            grid.shape = (1, 2)
+            grid.stride = 1
+            grid.enabled = True
+            self.compare_button.setText("Back to the normal view")
+        else:
+            grid_of(self.viewer).enabled = False
+            for layer in self.viewer.layers:
+                if self._saved_visibility and layer.name in self._saved_visibility:
+                    layer.visible = self._saved_visibility[layer.name]
+            self._saved_visibility = None
+            self.compare_button.setText("Compare side by side")
+
+
+def grid_of(viewer):
+    """The viewer's grid settings (napari >= 0.9 keeps them on the canvas)."""
+    return viewer.canvas.grid if hasattr(viewer, "canvas") else viewer.grid
+
+
+def _difference(before, after, unit: str) -> str:
+    if before is None or after is None:
+        return "–"
+    return f"{after - before:+.3f} {unit}".strip()

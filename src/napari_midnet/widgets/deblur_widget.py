@@ -1,0 +1,223 @@
+"""Deblur panel: pick image, model, device and tiling; run the core restoration in a worker."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from napari.layers import Image
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
+    QWidget,
+)
+
+from ..jobs import deblur_job, device_job
+from ..registry import ModelRegistry
+from ..state import DeblurSettings, RunStatus
+from .layer_combo import ImageLayerCombo
+from .plane import current_index, layer_array
+from .workers import WorkerTracker
+
+LOAD_WEIGHTS = "Load weights…"
+ALL_SLICES, CURRENT_SLICE = "all slices", "current slice only"
+
+
+class DeblurWidget(QWidget):
+    deblurred = Signal(object, object)  # source layer, result layer
+    status_changed = Signal()
+
+    def __init__(self, viewer, settings: DeblurSettings, status: RunStatus, registry: ModelRegistry,
+                 workers: WorkerTracker, parent=None):
+        super().__init__(parent)
+        self.viewer, self.settings, self.status, self.registry = viewer, settings, status, registry
+        self.workers = workers
+        self.worker = None
+        self._progress = None
+
+        self.layer_combo = ImageLayerCombo(viewer)
+        self.model_combo = QComboBox()
+        self.refresh_models()
+        self.model_combo.activated.connect(self._on_model_chosen)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device_combo.currentTextChanged.connect(self._on_device)
+        self.device_label = QLabel("")
+        self.tile_spin = QSpinBox()
+        self.tile_spin.setRange(0, 8192)
+        self.tile_spin.setSingleStep(64)
+        self.tile_spin.setSpecialValueText("auto")
+        self.tile_spin.valueChanged.connect(lambda v: self._set(tile=v or None))
+        self.overlap_spin = QSpinBox()
+        self.overlap_spin.setRange(0, 512)
+        self.overlap_spin.setValue(settings.overlap)
+        self.overlap_spin.valueChanged.connect(lambda v: self._set(overlap=v))
+        self.stack_combo = QComboBox()
+        self.stack_combo.addItems([ALL_SLICES, CURRENT_SLICE])
+        self.stack_combo.currentTextChanged.connect(lambda t: self._set(current_slice_only=t == CURRENT_SLICE))
+        self.databar_check = QCheckBox("leave the SEM info bar untouched")
+        self.databar_check.setChecked(settings.keep_databar)
+        self.databar_check.toggled.connect(lambda on: self._set(keep_databar=on))
+        self.deblur_button = QPushButton("Deblur")
+        self.deblur_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress_bar = QProgressBar()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+
+        device_row = QHBoxLayout()
+        device_row.addWidget(self.device_combo)
+        device_row.addWidget(self.device_label)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.deblur_button)
+        buttons.addWidget(self.cancel_button)
+        form = QFormLayout(self)
+        form.addRow("Image", self.layer_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Device", device_row)
+        form.addRow("Tile", self.tile_spin)
+        form.addRow("Overlap", self.overlap_spin)
+        form.addRow("Stacks", self.stack_combo)
+        form.addRow(self.databar_check)
+        form.addRow(buttons)
+        form.addRow(self.progress_bar)
+        form.addRow(self.message)
+        self.update_enabled()
+        self._on_device(self.device_combo.currentText())
+
+    # --- state -------------------------------------------------------------------------
+    def _set(self, **changes) -> None:
+        for key, value in changes.items():
+            setattr(self.settings, key, value)
+
+    def refresh_models(self) -> None:
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItems(self.registry.names() + [LOAD_WEIGHTS])
+        self.model_combo.setCurrentText(self.settings.model)
+        self.model_combo.blockSignals(False)
+
+    def select_model(self, name: str) -> None:
+        self.settings.model = name
+        self.refresh_models()
+
+    def update_enabled(self) -> None:
+        busy = self.status.busy
+        self.deblur_button.setEnabled(not busy)
+        self.deblur_button.setToolTip(
+            f"Disabled while {self.status.task} is running" if busy else "Deblur the chosen image layer")
+        self.cancel_button.setEnabled(self.status.task == "deblur")
+        self.model_combo.setEnabled(not busy)
+
+    def _on_model_chosen(self, index: int) -> None:
+        name = self.model_combo.itemText(index)
+        if name != LOAD_WEIGHTS:
+            self.settings.model = name
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Load MIDNet weights", "",
+                                              "Weights (*.safetensors *.pt *.pth);;All files (*)")
+        if path:
+            self.load_weights(path)
+        self.refresh_models()
+
+    def load_weights(self, path: str) -> None:
+        """Validate and register a weights file off the GUI thread (loading imports torch)."""
+        self.workers.run(self.registry.add_file, path, on_return=self.select_model,
+                         on_error=lambda error: show_error(f"Cannot use these weights: {error}"))
+
+    def _on_device(self, requested: str) -> None:
+        self.settings.device = requested
+        self.workers.run(device_job, requested, on_return=lambda device: self.device_label.setText(f"→ {device}"),
+                         on_error=lambda error: self.device_label.setText(f"→ unavailable: {error}"))
+
+    # --- running -------------------------------------------------------------------------
+    def chosen_layer(self) -> Image | None:
+        layer = self.layer_combo.layer()
+        if layer is not None:
+            return layer
+        active = self.viewer.layers.selection.active
+        if active is not None:
+            show_error(f"'{active.name}' is a {active.__class__.__name__} layer; MIDNet deblurs image layers only.")
+        else:
+            show_error("There is no image layer to deblur: open an image first.")
+        return None
+
+    def start(self) -> None:
+        if self.status.busy:
+            return
+        layer = self.chosen_layer()
+        if layer is None:
+            return
+        if layer.rgb:
+            show_error(f"'{layer.name}' is an RGB layer; MIDNet restores grayscale SEM images "
+                       "(split the channels or convert to gray first).")
+            return
+        data = layer_array(layer)
+        index = ()
+        if self.settings.current_slice_only and data.ndim > 2:
+            index = current_index(layer, self.viewer)
+            data = data[index]
+        settings = replace(self.settings)
+        self.status.task, self.status.message = "deblur", f"deblurring {layer.name}"
+        self.status_changed.emit()
+        self.progress_bar.setValue(0)
+        self.message.setText(f"Deblurring '{layer.name}' with {settings.model}…")
+        self.worker = self.workers.run(
+            deblur_job, data, self.registry, settings, on_yield=self._on_progress, on_error=self._on_error,
+            on_return=lambda outcome: self._on_done(layer, index, outcome), on_finish=self._on_finished)
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.quit()
+            self.message.setText("Cancelling…")
+
+    def _on_progress(self, event) -> None:
+        total = event.tiles * event.slices
+        if self._progress is None:
+            self._progress = progress(total=total, desc="MIDNet deblur")
+        done = event.slice * event.tiles + event.tile
+        self._progress.update(done - self._progress.n)
+        self.progress_bar.setValue(int(100 * event.fraction))
+        slices = f", slice {event.slice + 1} of {event.slices}" if event.slices > 1 else ""
+        self.message.setText(f"Tile {event.tile} of {event.tiles}{slices}")
+
+    def _on_done(self, source: Image, index: tuple, outcome) -> None:
+        if outcome is None or (self.worker is not None and self.worker.abort_requested):
+            return
+        dims = outcome.data.ndim
+        kwargs = dict(
+            name=f"{source.name} deblurred",
+            scale=source.scale[-dims:], translate=source.translate[-dims:],
+            colormap=source.colormap, contrast_limits=source.contrast_limits,
+            metadata={**{k: v for k, v in source.metadata.items() if k == "sem"},
+                      "midnet": {**outcome.provenance, "source": source.name, "slice": list(index) or None}},
+        )
+        result = self.viewer.add_image(outcome.data, **kwargs)
+        if source in self.viewer.layers:
+            self.viewer.layers.move(self.viewer.layers.index(result), self.viewer.layers.index(source) + 1)
+        untrained = "" if outcome.provenance["trained"] else " (UNTRAINED model: not a real deblurring)"
+        self.message.setText(f"Done in {outcome.provenance['seconds']:.1f} s on {outcome.provenance['device']}"
+                             f"{untrained}.")
+        self.deblurred.emit(source, result)
+
+    def _on_error(self, error: Exception) -> None:
+        text = str(error)
+        if isinstance(error, MemoryError) or "out of memory" in text.lower():
+            show_error("Out of memory while deblurring: choose a smaller tile size and try again.")
+        else:
+            show_error(f"Deblur failed: {text}")
+        self.message.setText(f"Failed: {text}")
+
+    def _on_finished(self) -> None:
+        if self.worker is not None and self.worker.abort_requested:
+            show_info("Deblur cancelled; no layer was added.")
+            self.message.setText("Cancelled.")
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self.worker = None
+        self.status.task = None
+        self.status_changed.emit()
+

@@ -1,0 +1,50 @@
+"""The MIDNet dock: Deblur, Compare and Fine-tune panels sharing one state and one worker set."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QApplication, QGroupBox, QScrollArea, QVBoxLayout, QWidget
+
+from ..registry import ModelRegistry
+from ..state import DeblurSettings, RunStatus
+from .compare_widget import CompareWidget
+from .deblur_widget import DeblurWidget
+from .workers import WorkerTracker
+
+
+class MidnetDock(QScrollArea):
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.settings, self.status, self.registry = DeblurSettings(), RunStatus(), ModelRegistry()
+        self.workers = WorkerTracker()
+        self.deblur = DeblurWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
+        self.compare = CompareWidget(napari_viewer, self.workers)
+        self.deblur.deblurred.connect(self.compare.set_pair)
+        self.deblur.status_changed.connect(self.update_enabled)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        for title, panel in (("Deblur", self.deblur), ("Compare", self.compare)):
+            box = QGroupBox(title)
+            QVBoxLayout(box).addWidget(panel)
+            layout.addWidget(box)
+        layout.addStretch()
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setMinimumWidth(340)
+        workers = self.workers  # closures below must not keep the dock itself alive
+        self.destroyed.connect(lambda *_: workers.stop_all())
+        QApplication.instance().aboutToQuit.connect(lambda: workers.stop_all())
+
+    def update_enabled(self) -> None:
+        self.deblur.update_enabled()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop every worker and let go of the viewer's events."""
+        self.workers.stop_all()
+        self.deblur.layer_combo.disconnect_viewer()
+        self.compare.disconnect_viewer()

@@ -1,0 +1,39 @@
+"""Every background worker the dock starts goes through here, so closing stops them all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from napari.qt.threading import create_worker
+from qtpy.QtCore import QThreadPool
+
+
+class WorkerTracker:
+    def __init__(self):
+        self._workers: set = set()
+
+    def run(self, function: Callable, *args, on_error: Callable, on_return: Callable | None = None,
+            on_yield: Callable | None = None, on_finish: Callable | None = None):
+        """Start `function(*args)` (a plain function or a generator) in a thread worker.
+
+        `on_error` is required: errors must reach the user as a notification, never re-raise.
+        """
+        connect = {"errored": on_error}
+        for signal, slot in (("returned", on_return), ("yielded", on_yield), ("finished", on_finish)):
+            if slot is not None:
+                connect[signal] = slot
+        worker = create_worker(function, *args, _connect=connect, _start_thread=False)
+        self._workers.add(worker)
+        worker.finished.connect(lambda: self._workers.discard(worker))
+        worker.start()
+        return worker
+
+    @property
+    def running(self) -> bool:
+        return bool(self._workers)
+
+    def stop_all(self, timeout_ms: int = 30000) -> None:
+        """Ask every worker to quit at its next step, then wait for the threads to end."""
+        for worker in list(self._workers):
+            worker.quit()
+        QThreadPool.globalInstance().waitForDone(timeout_ms)

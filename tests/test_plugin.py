@@ -1,0 +1,141 @@
+"""The dock widget in a real napari viewer (under Xvfb): deblur, cancel, compare, readouts, errors."""
+
+import numpy as np
+import pytest
+
+from napari_midnet.readouts import compute_readout
+from napari_midnet.widgets.compare_widget import grid_of
+
+pytestmark = pytest.mark.gui
+
+WAIT_MS = 120_000
+
+
+@pytest.fixture
+def notifications():
+    from napari.utils.notifications import notification_manager
+
+    seen = []
+    callback = lambda event: seen.append(str(event.message if hasattr(event, "message") else event))  # noqa: E731
+    notification_manager.notification_ready.connect(callback)
+    yield seen
+    notification_manager.notification_ready.disconnect(callback)
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-midnet", "MIDNet Deblur")
+    qtbot.waitUntil(lambda: widget.deblur.device_label.text().startswith("→"), timeout=WAIT_MS)
+    yield viewer, widget
+    widget.shutdown()
+
+
+def click(qtbot, button):
+    from qtpy.QtCore import Qt
+
+    assert button.isEnabled(), button.toolTip()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def wait_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.status.busy, timeout=WAIT_MS)
+
+
+@pytest.mark.slow
+def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot):
+    viewer, widget = dock
+    viewer.open_sample("napari-midnet", "sem")
+    source = viewer.layers["SEM blurry"]
+    viewer.layers.selection.active = source
+    assert widget.deblur.layer_combo.currentText() == "SEM blurry"  # follows the active layer
+    before = source.data.copy()
+    click(qtbot, widget.deblur.deblur_button)
+    assert not widget.deblur.deblur_button.isEnabled() and "running" in widget.deblur.deblur_button.toolTip()
+    qtbot.waitUntil(lambda: "SEM blurry deblurred" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    result = viewer.layers["SEM blurry deblurred"]
+    assert np.array_equal(source.data, before)
+    assert result.data.dtype == source.data.dtype and result.data.shape == source.data.shape
+    assert np.allclose(result.scale, source.scale) and np.allclose(result.translate, source.translate)
+    assert result.colormap.name == source.colormap.name
+    assert tuple(result.contrast_limits) == tuple(source.contrast_limits)
+    meta = result.metadata["midnet"]
+    assert meta["model"] == "midnet-s" and len(meta["weights_sha256"]) == 64
+    assert {"tile", "overlap", "device", "seconds"} <= set(meta)
+    assert viewer.layers.index(result) == viewer.layers.index(source) + 1
+    assert np.array_equal(result.data[691:], source.data[691:])  # databar untouched
+
+    # readouts against the sharp reference equal the core's numbers
+    widget.compare.reference_combo.setCurrentText("SEM sharp")
+    qtbot.waitUntil(lambda: widget.compare.readout is not None and widget.compare.readout.result_psnr is not None,
+                    timeout=WAIT_MS)
+    expected = compute_readout(source.data, result.data, viewer.layers["SEM sharp"].data)
+    shown = widget.compare.readout
+    assert shown.source_psnr == pytest.approx(expected.source_psnr)
+    assert shown.result_ssim == pytest.approx(expected.result_ssim)
+    assert shown.result_sharpness == pytest.approx(expected.result_sharpness)
+    assert widget.compare.table.item(1, 1).text() == f"{expected.result_psnr:.3f}"
+
+    # side by side and back
+    click(qtbot, widget.compare.compare_button)
+    assert grid_of(viewer).enabled
+    assert [layer.name for layer in viewer.layers if layer.visible] == ["SEM blurry", "SEM blurry deblurred"]
+    click(qtbot, widget.compare.compare_button)
+    assert not grid_of(viewer).enabled and viewer.layers["SEM sharp"].visible
+
+
+def test_cancel_stops_within_a_tile_and_adds_nothing(dock, qtbot, notifications):
+    viewer, widget = dock
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.integers(0, 255, (1024, 1024), dtype=np.uint8), name="big")
+    widget.deblur.tile_spin.setValue(64)
+    widget.deblur.overlap_spin.setValue(8)
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: widget.deblur.progress_bar.value() > 0, timeout=WAIT_MS)
+    click(qtbot, widget.deblur.cancel_button)
+    wait_idle(qtbot, widget)
+    assert "big deblurred" not in viewer.layers
+    assert widget.deblur.progress_bar.value() < 100
+    assert any("cancelled" in n for n in notifications)
+
+
+def test_stack_current_slice_only(dock, qtbot):
+    viewer, widget = dock
+    stack = np.stack([np.full((48, 64), 40 * i, np.uint8) + np.arange(64, dtype=np.uint8) for i in range(3)])
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
+    viewer.dims.set_current_step(0, 2)
+    widget.deblur.stack_combo.setCurrentText("current slice only")
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: "stack deblurred" in viewer.layers, timeout=WAIT_MS)
+    result = viewer.layers["stack deblurred"]
+    assert result.data.shape == (48, 64) and tuple(result.scale) == (0.5, 0.5)
+    assert result.metadata["midnet"]["slice"] == [2]
+    assert layer.data.shape == (3, 48, 64)
+
+
+def test_no_image_layer_is_a_notification(dock, qtbot, notifications):
+    viewer, widget = dock
+    click(qtbot, widget.deblur.deblur_button)
+    assert any("no image layer" in n for n in notifications)
+    viewer.add_labels(np.zeros((32, 32), np.uint8), name="cells")
+    click(qtbot, widget.deblur.deblur_button)
+    assert any("'cells' is a Labels layer" in n for n in notifications), notifications
+    assert not widget.status.busy
+
+
+def test_rgb_layer_is_refused(dock, qtbot, notifications):
+    viewer, widget = dock
+    viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="photo", rgb=True)
+    click(qtbot, widget.deblur.deblur_button)
+    assert any("'photo' is an RGB layer" in n for n in notifications)
+
+
+def test_invalid_weights_file_is_a_notification(dock, qtbot, notifications, tmp_path):
+    _, widget = dock
+    bad = tmp_path / "broken.safetensors"
+    bad.write_text("not weights at all")
+    widget.deblur.load_weights(str(bad))
+    qtbot.waitUntil(lambda: any("Cannot use these weights" in n for n in notifications), timeout=WAIT_MS)
+    assert "broken.safetensors" not in widget.registry.names()
+    assert widget.settings.model == "midnet-s"
