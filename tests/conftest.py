@@ -49,9 +49,9 @@ def drain(generator):
 
 @pytest.fixture
 def tiny_model():
-    from napari_midnet.model import MIDNet, ModelConfig
-
     import torch
+
+    from napari_midnet.model import MIDNet, ModelConfig
 
     torch.manual_seed(0)
     return perturb(MIDNet(ModelConfig(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))))

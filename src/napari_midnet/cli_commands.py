@@ -54,7 +54,6 @@ def deblur(args) -> int:
     from .files import ImageReadError, collect_inputs, read_image, write_tiff
     from .metrics import sharpness
     from .restore import RestoreOptions, restore
-
     from .samples import sample_paths
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])

@@ -39,3 +39,13 @@ class Validated:
 class CheckpointSaved:
     step: int
     path: Path
+
+
+@dataclass(frozen=True)
+class PairAligned:
+    """A training pair was registered (or, with ok False, would not align well)."""
+
+    name: str
+    description: str
+    residual: float
+    ok: bool

@@ -49,7 +49,8 @@ def as_gray(image: np.ndarray, name: str) -> np.ndarray:
     return image
 
 
-def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool = True) -> TrainingImage:
+def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool = True,
+              max_residual: float = 1.5) -> TrainingImage:
     """Normalise, detect the databar, and (by default) register sharp onto blurry."""
     blurry = as_gray(np.asarray(blurry), f"{name} (blurry)")
     sharp = as_gray(np.asarray(sharp), f"{name} (sharp)")
@@ -60,7 +61,8 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool =
     rows = bar if bar is not None else blurry.shape[0]
     if register:
         try:
-            registration = register_pair(blurry_f, sharp_f, valid_rows=min(rows, _bar_or_height(sharp)))
+            registration = register_pair(blurry_f, sharp_f, valid_rows=min(rows, _bar_or_height(sharp)),
+                                         max_residual=max_residual)
         except ValueError as error:
             raise PairError(f"{name}: {error}") from None
         aligned = warp_to(sharp_f, registration, blurry.shape, order=3)
@@ -94,22 +96,27 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
-def load_pair_folder(folder: str | Path, register: bool = True, names: list[str] | None = None,
-                     log=None) -> list[TrainingImage]:
-    """Pairs from `folder/blurry/NAME.*` and `folder/sharp/NAME.*` with matching names."""
+def pair_files(folder: str | Path) -> list[tuple[str, Path, Path]]:
+    """(name, blurry file, sharp file) for `folder/blurry/NAME.*` and `folder/sharp/NAME.*`."""
     folder = Path(folder)
     blurry_dir, sharp_dir = folder / "blurry", folder / "sharp"
     if not blurry_dir.is_dir() or not sharp_dir.is_dir():
         raise PairError(f"{folder} must contain the folders blurry/ and sharp/")
     blurry, sharp = _images_by_stem(blurry_dir), _images_by_stem(sharp_dir)
     common = sorted(set(blurry) & set(sharp))
-    if names is not None:
-        common = [n for n in common if n in names]
     if not common:
         raise PairError(f"no matching file names in {blurry_dir} and {sharp_dir}")
+    return [(name, blurry[name], sharp[name]) for name in common]
+
+
+def load_pair_folder(folder: str | Path, register: bool = True, names: list[str] | None = None,
+                     log=None) -> list[TrainingImage]:
+    """Registered pairs from a pairs folder (see `pair_files`)."""
     pairs = []
-    for name in common:
-        pair = make_pair(name, read_image(blurry[name]), read_image(sharp[name]), register)
+    for name, blurry, sharp in pair_files(folder):
+        if names is not None and name not in names:
+            continue
+        pair = make_pair(name, read_image(blurry), read_image(sharp), register)
         if log and pair.registration is not None:
             log(f"{name}: {pair.registration.describe()}")
         pairs.append(pair)

@@ -121,8 +121,9 @@ def read_sem_tiff(path) -> list[tuple]:
     }
     kwargs = {"name": path.stem, "metadata": {"sem": sem}}
     if info and info.pixel_size_nm:
-        kwargs["scale"] = (info.pixel_size_nm,) * 2 if data.ndim == 2 else (1.0,) * (data.ndim - 2) + (info.pixel_size_nm,) * 2
-        kwargs["units"] = ("nm",) * data.ndim if data.ndim == 2 else ("pixel",) * (data.ndim - 2) + ("nm", "nm")
+        leading = data.ndim - 2
+        kwargs["scale"] = (1.0,) * leading + (info.pixel_size_nm,) * 2
+        kwargs["units"] = ("pixel",) * leading + ("nm", "nm")
     return [(data, kwargs, "image")]
 
 

@@ -50,7 +50,6 @@ class RegistrationError(ValueError):
 def register_pair(blurry: np.ndarray, sharp: np.ndarray, valid_rows: int | None = None,
                   tile: int = 192, max_residual: float = 1.5) -> Registration:
     """Estimate the affine map taking blurry pixel coordinates to sharp ones."""
-    from skimage.transform import AffineTransform
 
     blurry = _as_float(blurry)
     sharp = _as_float(sharp)

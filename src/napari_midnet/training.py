@@ -228,8 +228,11 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, co
         "numpy_rng": rng.bit_generator.state,
         "config": asdict(config),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except OSError as error:  # disk full, folder removed or read-only: say where and why
+        raise OSError(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> int:

@@ -76,7 +76,8 @@ class CompareWidget(QWidget):
         self._generation += 1
         generation = self._generation
         self.alignment.setText("Measuring…" + (" aligning the reference…" if ref is not None else ""))
-        self.workers.run(compute_readout, source, result, ref, on_return=lambda readout: self._show(readout, generation),
+        self.workers.run(compute_readout, source, result, ref,
+                         on_return=lambda readout: self._show(readout, generation),
                          on_error=lambda error: show_error(f"Could not compute the readouts: {error}"))
 
     def _show(self, readout: Readout, generation: int) -> None:
