@@ -53,3 +53,7 @@ def test_psnr_and_ssim_match_known_cases():
 def test_databar_found_only_where_there_is_one():
     assert detect_databar((sem_like((256, 256), databar=24) * 255).astype(np.uint8)) == 232
     assert detect_databar((sem_like((256, 256)) * 255).astype(np.uint8)) is None
+
+
+def test_uniform_image_has_no_databar():
+    assert detect_databar(np.zeros((128, 128), np.uint8)) is None

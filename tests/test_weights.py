@@ -82,3 +82,9 @@ def test_legacy_pickle_with_code_is_refused(tmp_path):
 def test_untrained_preset_says_so():
     loaded = load_model("nafnet")
     assert loaded.trained is False
+
+
+def test_channels_last_model_saves_and_hashes(tmp_path):
+    model = perturb(build_model("midnet-s")).to(memory_format=torch.channels_last)
+    sha = save_weights(model, tmp_path / "cl.safetensors")
+    assert load_model(tmp_path / "cl.safetensors").sha256 == sha

@@ -17,7 +17,8 @@ def detect_databar(image: np.ndarray, max_fraction: float = 0.3) -> int | None:
         return None
     height = image.shape[0]
     limit = int(height * max_fraction)
-    flat = np.array([_mode_fraction(image[height - 1 - i]) > 0.5 for i in range(limit)])
+    fractions = np.array([_mode_fraction(image[height - 1 - i]) for i in range(limit)])
+    flat = fractions > 0.5
     if not flat[:2].any():
         return None
     start = None
@@ -30,6 +31,8 @@ def detect_databar(image: np.ndarray, max_fraction: float = 0.3) -> int | None:
             if gap > max(8, height // 64):
                 break
     if start is None or height - start < max(8, height // 100):
+        return None
+    if fractions[: height - start].min() > 0.999:  # uniform rows without any text: dark image, not a bar
         return None
     return start
 

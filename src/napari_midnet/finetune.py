@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .events import PairAligned
+from .events import PairAligned, Validated
 from .files import read_image
 from .pairs import PairError, TrainingImage, make_pair, make_sharp_only, pair_files
 from .registration import RegistrationError
+from .restore import pick_device
 from .training import TrainConfig, TrainResult, default_checkpoint_dir, train
 from .weights import LoadedModel, tensors_sha256
 
@@ -125,9 +126,16 @@ def hold_out_rows(image: TrainingImage, fraction: float = HELD_OUT_FRACTION) -> 
 
 def finetune_job(base: LoadedModel, sources: list[TrainingSource], settings: FinetuneSettings,
                  should_stop: Callable[[], bool] = lambda: False, resume: str | Path | None = None,
-                 device: str = "cpu") -> Generator[object, None, FinetuneOutcome]:
-    """Align, split, train a copy of `base`; the base model itself is never modified."""
+                 device: str = "auto", folders: tuple[str | Path, ...] = (), initial: Validated | None = None,
+                 ) -> Generator[object, None, FinetuneOutcome]:
+    """Align, split, train a copy of `base`; the base model itself is never modified.
+
+    `folders` are pairs folders read here (in the worker); `initial` is the validation score of
+    the base model from the first run when this one resumes, so the card compares with the base.
+    """
+    device = pick_device(device)
     folder = ensure_writable(settings.checkpoint_dir or default_checkpoint_dir())
+    sources = list(sources) + [source for path in folders for source in folder_sources(path)]
     images = yield from prepare_images(sources, settings)
     train_set, val_set = split_validation(images, settings.validation)
     model = copy.deepcopy(base.model)
@@ -150,8 +158,9 @@ def finetune_job(base: LoadedModel, sources: list[TrainingSource], settings: Fin
             "seed": settings.seed, "aligned": settings.align,
         },
     }
-    if result.before is not None and result.after is not None:
-        card["metrics"] = {"before": {"psnr": result.before.psnr, "ssim": result.before.ssim},
+    before = initial or result.before
+    if before is not None and result.after is not None:
+        card["metrics"] = {"before": {"psnr": before.psnr, "ssim": before.ssim},
                            "after": {"psnr": result.after.psnr, "ssim": result.after.ssim}}
     loaded = LoadedModel(result.model.cpu().eval(), settings.output_name, card)
     loaded.sha256 = tensors_sha256(loaded.model.state_dict())

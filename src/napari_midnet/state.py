@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from .weights import DEFAULT_MODEL
 
@@ -27,3 +29,33 @@ class RunStatus:
     @property
     def busy(self) -> bool:
         return self.task is not None
+
+
+@dataclass
+class TrainingEntry:
+    """One line of the fine-tune list: a pair of layers, a sharp-only layer, or a pairs folder."""
+
+    kind: str  # "pair", "sharp" or "folder"
+    sharp: str = ""  # layer name
+    blurry: str = ""  # layer name (pairs)
+    folder: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.kind == "pair":
+            return f"pair: {self.blurry} → {self.sharp}"
+        if self.kind == "sharp":
+            return f"sharp only: {self.sharp} (simulated blur)"
+        return f"pairs folder: {self.folder}"
+
+
+@dataclass
+class FinetuneRun:
+    """Progress of the current fine-tuning, kept across Stop and Resume."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    checkpoint: Path | None = None
+    initial: object = None  # Validated of the base model, from the first run
+    losses: list = field(default_factory=list)  # (step, loss)
+    psnr: list = field(default_factory=list)  # (step, validation PSNR)
+    outcome: object = None  # FinetuneOutcome of the last finished run

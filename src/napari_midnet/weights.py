@@ -49,10 +49,16 @@ def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
     """Hash of names, dtypes, shapes and bytes: identifies weights independent of the metadata."""
     digest = hashlib.sha256()
     for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
+        tensor = _plain_strides(state[name])
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
+
+
+def _plain_strides(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU copy in standard row-major strides (channels_last 1x1 kernels keep odd strides
+    even after .contiguous())."""
+    return tensor.detach().cpu().clone(memory_format=torch.contiguous_format)
 
 
 def save_weights(model: MIDNet, path: str | os.PathLike, card: dict | None = None,
@@ -61,7 +67,7 @@ def save_weights(model: MIDNet, path: str | os.PathLike, card: dict | None = Non
     from safetensors.torch import save_file
 
     dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    state = {k: _plain_strides(v.to(dtype)) for k, v in model.state_dict().items()}
     sha = tensors_sha256(state)
     full_card = {
         "format": FORMAT,

@@ -8,6 +8,7 @@ from ..registry import ModelRegistry
 from ..state import DeblurSettings, RunStatus
 from .compare_widget import CompareWidget
 from .deblur_widget import DeblurWidget
+from .finetune_widget import FinetuneWidget
 from .workers import WorkerTracker
 
 
@@ -19,12 +20,16 @@ class MidnetDock(QScrollArea):
         self.workers = WorkerTracker()
         self.deblur = DeblurWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
         self.compare = CompareWidget(napari_viewer, self.workers)
+        self.finetune = FinetuneWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
         self.deblur.deblurred.connect(self.compare.set_pair)
         self.deblur.status_changed.connect(self.update_enabled)
+        self.finetune.status_changed.connect(self.update_enabled)
+        self.finetune.model_ready.connect(self.deblur.select_model)
+        self.deblur.model_combo.currentTextChanged.connect(lambda _: self.finetune.update_enabled())
 
         content = QWidget()
         layout = QVBoxLayout(content)
-        for title, panel in (("Deblur", self.deblur), ("Compare", self.compare)):
+        for title, panel in (("Deblur", self.deblur), ("Compare", self.compare), ("Fine-tune", self.finetune)):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(panel)
             layout.addWidget(box)
@@ -38,6 +43,7 @@ class MidnetDock(QScrollArea):
 
     def update_enabled(self) -> None:
         self.deblur.update_enabled()
+        self.finetune.update_enabled()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.shutdown()
@@ -48,3 +54,4 @@ class MidnetDock(QScrollArea):
         self.workers.stop_all()
         self.deblur.layer_combo.disconnect_viewer()
         self.compare.disconnect_viewer()
+        self.finetune.disconnect_viewer()

@@ -11,20 +11,29 @@ from qtpy.QtCore import QThreadPool
 class WorkerTracker:
     def __init__(self):
         self._workers: set = set()
+        self._stoppers: dict = {}
+
+    def _forget(self, worker) -> None:
+        self._workers.discard(worker)
+        self._stoppers.pop(worker, None)
 
     def run(self, function: Callable, *args, on_error: Callable, on_return: Callable | None = None,
-            on_yield: Callable | None = None, on_finish: Callable | None = None):
+            on_yield: Callable | None = None, on_finish: Callable | None = None,
+            on_stop: Callable | None = None):
         """Start `function(*args)` (a plain function or a generator) in a thread worker.
 
         `on_error` is required: errors must reach the user as a notification, never re-raise.
+        `on_stop` replaces the default quit on shutdown for jobs that must end their own way
+        (training writes a checkpoint before it returns).
         """
         connect = {"errored": on_error}
         for signal, slot in (("returned", on_return), ("yielded", on_yield), ("finished", on_finish)):
             if slot is not None:
                 connect[signal] = slot
         worker = create_worker(function, *args, _connect=connect, _start_thread=False)
+        self._stoppers[worker] = on_stop or worker.quit
         self._workers.add(worker)
-        worker.finished.connect(lambda: self._workers.discard(worker))
+        worker.finished.connect(lambda: self._forget(worker))
         worker.start()
         return worker
 
@@ -35,5 +44,5 @@ class WorkerTracker:
     def stop_all(self, timeout_ms: int = 30000) -> None:
         """Ask every worker to quit at its next step, then wait for the threads to end."""
         for worker in list(self._workers):
-            worker.quit()
+            self._stoppers.get(worker, worker.quit)()
         QThreadPool.globalInstance().waitForDone(timeout_ms)
