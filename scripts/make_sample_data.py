@@ -21,7 +21,7 @@ import tifffile
 from napari_midnet.databar import detect_databar
 from napari_midnet.degrade import Degradation, apply_degradation
 
-SAMPLE_BLUR = Degradation(sigma=2.5, axis_ratio=1.4, angle=0.6, line_jitter=0.15, dose=80.0, read_noise=0.005)
+SAMPLE_BLUR = Degradation(sigma=4.0, axis_ratio=1.3, angle=0.6, line_jitter=0.15, dose=250.0, read_noise=0.005)
 SEED = 2024
 CZ_SEM = 34118
 

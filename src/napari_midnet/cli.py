@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: per-user data folder)")
     train.add_argument("--resume", type=Path, metavar="CKPT")
     train.add_argument("--no-register", action="store_true")
+    train.add_argument("--max-minutes", type=float, help="stop cleanly (checkpoint, weights) after this long")
     train.add_argument("--device", default="auto")
     train.add_argument("--out", required=True, type=Path, metavar="FILE.safetensors")
 

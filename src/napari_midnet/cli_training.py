@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from .cli import CliError, emit_json
 from .cli_commands import command_line, load_model_or_fail, run_with_bar
@@ -69,9 +70,11 @@ def train(args) -> int:
         loss = f"loss {event.loss:.4f}" if hasattr(event, "loss") else ""
         return loss + (f" val PSNR {last_val[0].psnr:.2f} dB" if last_val else "")
 
+    deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes else float("inf")
+    out_of_time = lambda: time.monotonic() > deadline  # noqa: E731
     try:
-        result = run_with_bar(train_generator(model, train_set, val_set, config, resume=args.resume, device=device),
-                              "train", note)
+        result = run_with_bar(train_generator(model, train_set, val_set, config, should_stop=out_of_time,
+                                              resume=args.resume, device=device), "train", note)
     except (ValueError, FileNotFoundError) as error:
         raise CliError(str(error)) from None
     card = {
