@@ -11,4 +11,5 @@ napari-midnet train --sharp-only "$pairs/sharp" --val frame6 --preset midnet-s \
     --iterations 1000 --seed 1 --checkpoints "$runs/pretrain" --out "$runs/midnet-s-synthetic.safetensors"
 napari-midnet train --pairs "$pairs" --val frame6 --init "$runs/midnet-s-synthetic.safetensors" \
     --iterations 4000 --seed 2 --checkpoints "$runs/real" --out "$runs/midnet-s.safetensors"
-napari-midnet evaluate --pairs "$pairs" --model "$runs/midnet-s.safetensors" --json > "$runs/evaluate.json"
+napari-midnet evaluate --pairs "$pairs" --model "$runs/midnet-s.safetensors" --wiener --json > "$runs/evaluate.json"
+python "$(dirname "$0")/ship_weights.py" "$runs" frame6

@@ -118,11 +118,15 @@ def test_train_and_evaluate_on_a_pairs_folder(tmp_path):
     card = load_model(out).card
     assert card["training"]["iterations"] == 4 and card["training"]["data"]["validation"] == ["f1"]
     assert "napari-midnet train --pairs" in card["training"]["command"]
-    report = cli("evaluate", "--pairs", tmp_path / "pairs", "--model", out, "--json")
+    report = cli("evaluate", "--pairs", tmp_path / "pairs", "--model", out, "--json", "--wiener")
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
     assert set(data["images"]) == {"f0", "f1"}
     assert {"psnr", "ssim"} <= set(data["mean"]["input"]) and {"psnr", "ssim"} <= set(data["mean"]["output"])
+    wiener = data["images"]["f0"]["wiener"]
+    assert wiener["psnr"] >= data["images"]["f0"]["input"]["psnr"] and wiener["sigma"] > 0  # blur 1.5 is invertible
+    table = cli("evaluate", "--pairs", tmp_path / "pairs", "--model", out)
+    assert table.returncode == 0 and table.stdout.splitlines()[-1].startswith("mean")
 
 
 def test_train_refuses_missing_pair_folders(tmp_path):

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pairs", required=True, type=Path, metavar="DIR")
     _add_model_options(evaluate, with_device=True)
     evaluate.add_argument("--no-register", action="store_true")
+    evaluate.add_argument("--wiener", action="store_true", help="also score the best Gaussian Wiener filter")
     evaluate.add_argument("--json", action="store_true")
     return parser
 

@@ -115,13 +115,14 @@ def evaluate(args) -> int:
     except (PairError, ImageReadError) as error:
         raise CliError(str(error)) from None
     loaded = load_model_or_fail(args.model)
-    report = run_with_bar(evaluate_pairs(loaded.model, pairs, RestoreOptions(device=args.device)), "evaluate")
+    report = run_with_bar(evaluate_pairs(loaded.model, pairs, RestoreOptions(device=args.device), args.wiener),
+                          "evaluate")
     report["model"] = {"name": loaded.name, "sha256": loaded.sha256, "trained": loaded.trained}
     if args.json:
         emit_json(report)
         return 0
-    print(f"{'image':<16} {'input PSNR':>10} {'SSIM':>6}   {'output PSNR':>11} {'SSIM':>6}")
+    kinds = [kind for kind in ("input", "output", "wiener") if kind in report["mean"]]
+    print(f"{'image':<16}" + "".join(f" {kind + ' PSNR':>12} {'SSIM':>6}" for kind in kinds))
     for name, row in list(report["images"].items()) + [("mean", report["mean"])]:
-        i, o = row["input"], row["output"]
-        print(f"{name:<16} {i['psnr']:>10.2f} {i['ssim']:>6.3f}   {o['psnr']:>11.2f} {o['ssim']:>6.3f}")
+        print(f"{name:<16}" + "".join(f" {row[kind]['psnr']:>12.2f} {row[kind]['ssim']:>6.3f}" for kind in kinds))
     return 0

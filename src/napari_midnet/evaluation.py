@@ -24,9 +24,10 @@ def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[st
             "ssim": ssim(image, reference, mask, value_range=1.0)}
 
 
-def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | None = None
-                   ) -> Generator[TileDone, None, dict]:
-    """PSNR/SSIM of input and output against the registered sharp image, per image and mean."""
+def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | None = None,
+                   wiener: bool = False) -> Generator[TileDone, None, dict]:
+    """PSNR/SSIM of input and output (and optionally the best Wiener filter) against the
+    registered sharp image, per image and mean."""
     options = options or RestoreOptions()
     options.value_range, options.float32, options.keep_databar = (0.0, 1.0), True, False
     images = {}
@@ -35,9 +36,12 @@ def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | 
         mask = interior(pair.mask)
         images[pair.name] = {"input": score(pair.blurry, pair.sharp, mask),
                              "output": score(np.clip(restored, 0, 1), pair.sharp, mask)}
+        if wiener:
+            images[pair.name]["wiener"] = best_wiener(pair)
+    kinds = ("input", "output", "wiener") if wiener else ("input", "output")
     mean = {
         kind: {metric: float(np.mean([r[kind][metric] for r in images.values()])) for metric in ("psnr", "ssim")}
-        for kind in ("input", "output")
+        for kind in kinds
     }
     return {"images": images, "mean": mean}
 

@@ -1,0 +1,34 @@
+"""Write resources/midnet-s.safetensors (fp16) from a trained run, adding to its model card the
+pretraining stage and the measured evaluation on the held-out frame (input, model, Wiener).
+
+Usage: python scripts/ship_weights.py RUNS_DIR HELD_OUT_NAME
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from napari_midnet.weights import load_model, save_weights
+
+
+def main(runs: Path, held_out: str) -> None:
+    final = load_model(runs / "midnet-s.safetensors")
+    pretrain = load_model(runs / "midnet-s-synthetic.safetensors").card
+    report = json.loads((runs / "evaluate.json").read_text())
+    card = dict(final.card)
+    card["preset"] = "midnet-s"
+    card["pretraining"] = pretrain["training"] | {"metrics": pretrain.get("metrics", {})}
+    card["evaluation"] = {
+        "command": f"napari-midnet evaluate --pairs <pairs> --model <weights> --wiener --json  (frame {held_out})",
+        "region": "registered valid interior, databar excluded; 256-px tiles as napari-midnet deblur runs",
+        "held_out": report["images"][held_out],
+        "training_frames_mean": {k: v for k, v in report["mean"].items()},
+    }
+    target = Path(__file__).resolve().parents[1] / "resources" / "midnet-s.safetensors"
+    save_weights(final.model, target, card, half=True)
+    print(f"wrote {target}")
+    print(json.dumps(card["evaluation"]["held_out"], indent=1))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])
