@@ -28,6 +28,14 @@ class Readout:
     def sharpness_ratio(self) -> float:
         return self.result_sharpness / self.source_sharpness if self.source_sharpness else float("nan")
 
+    @property
+    def psnr_change(self) -> float | None:
+        return None if self.result_psnr is None else self.result_psnr - self.source_psnr
+
+    @property
+    def ssim_change(self) -> float | None:
+        return None if self.result_ssim is None else self.result_ssim - self.source_ssim
+
 
 def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarray | None = None) -> Readout:
     """2-D gray images; the databar (if any) is excluded from every number."""

@@ -86,8 +86,8 @@ class CompareWidget(QWidget):
         self.readout = readout
         cells = [
             (readout.source_sharpness, readout.result_sharpness, f"×{readout.sharpness_ratio:.2f}"),
-            (readout.source_psnr, readout.result_psnr, _difference(readout.source_psnr, readout.result_psnr, "dB")),
-            (readout.source_ssim, readout.result_ssim, _difference(readout.source_ssim, readout.result_ssim, "")),
+            (readout.source_psnr, readout.result_psnr, _signed(readout.psnr_change, " dB")),
+            (readout.source_ssim, readout.result_ssim, _signed(readout.ssim_change, "")),
         ]
         for row, values in enumerate(cells):
             for column, value in enumerate(values):
@@ -121,7 +121,5 @@ def grid_of(viewer):
     return viewer.canvas.grid if hasattr(viewer, "canvas") else viewer.grid
 
 
-def _difference(before, after, unit: str) -> str:
-    if before is None or after is None:
-        return "–"
-    return f"{after - before:+.3f} {unit}".strip()
+def _signed(value: float | None, unit: str) -> str:
+    return "–" if value is None else f"{value:+.3f}{unit}"
