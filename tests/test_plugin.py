@@ -139,3 +139,20 @@ def test_invalid_weights_file_is_a_notification(dock, qtbot, notifications, tmp_
     qtbot.waitUntil(lambda: any("Cannot use these weights" in n for n in notifications), timeout=WAIT_MS)
     assert "broken.safetensors" not in widget.registry.names()
     assert widget.settings.model == "midnet-s"
+
+
+def test_loading_valid_weights_selects_them(dock, qtbot, tmp_path):
+    from napari_midnet.model import build_model
+    from napari_midnet.weights import save_weights
+
+    _, widget = dock
+    save_weights(build_model("midnet-s"), tmp_path / "mine.safetensors", {"trained": True})
+    widget.deblur.load_weights(str(tmp_path / "mine.safetensors"))
+    qtbot.waitUntil(lambda: widget.settings.model == "mine.safetensors", timeout=WAIT_MS)
+    assert widget.deblur.model_combo.currentText() == "mine.safetensors"
+
+
+def test_out_of_memory_suggests_a_smaller_tile(dock, notifications):
+    _, widget = dock
+    widget.deblur._on_error(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert any("smaller tile" in n for n in notifications)
