@@ -3,6 +3,8 @@ import torch
 
 from napari_midnet.model import PRESETS, AttentionGate, MIDNet, ModelConfig, build_model, count_parameters
 
+from .conftest import perturb
+
 
 def test_paper_preset_has_paper_size():
     assert 17.0e6 <= count_parameters(build_model("midnet")) <= 17.5e6
@@ -51,3 +53,30 @@ def test_tiny_images_are_padded_not_rejected():
 def test_unknown_preset_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown preset 'big'"):
         build_model("big")
+
+
+def test_channel_attention_pools_globally_in_training_and_locally_on_large_inputs():
+    model = perturb(build_model("midnet-s"))
+    x = torch.rand(1, 1, 64, 64)
+    model.train()
+    with torch.no_grad():
+        trained_view = model(x)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), trained_view, atol=1e-6)  # 64 px < window: identical
+        big = torch.rand(1, 1, 256, 256)
+        local = model(big)
+        model.set_pool_window(None)
+        assert not torch.allclose(local, model(big))  # 256 px > window: local statistics
+
+
+def test_box_mean_equals_a_brute_force_window_mean():
+    from napari_midnet.model import box_mean
+
+    x = torch.rand(1, 2, 20, 24)
+    expected = torch.empty_like(x)
+    for i in range(20):
+        for j in range(24):
+            top, left = min(max(i - 3, 0), 20 - 6), min(max(j - 3, 0), 24 - 6)
+            expected[..., i, j] = x[..., top:top + 6, left:left + 6].mean((2, 3))
+    assert torch.allclose(box_mean(x, 6), expected, atol=1e-5)

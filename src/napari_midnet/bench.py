@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-OVERLAP = 32
+OVERLAP = 64
 
 
 def test_image(size: int) -> np.ndarray:

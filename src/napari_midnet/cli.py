@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("-o", "--outdir", required=True, type=Path)
     _add_model_options(deblur)
     deblur.add_argument("--tile", type=int, help="tile size in pixels (default: automatic)")
-    deblur.add_argument("--overlap", type=int, default=32)
+    deblur.add_argument("--overlap", type=int, default=64)
     deblur.add_argument("--float32", action="store_true", help="write float32 instead of the input dtype")
     deblur.add_argument("--overwrite", action="store_true")
     deblur.add_argument("--include-databar", action="store_true", help="also process the SEM info bar")

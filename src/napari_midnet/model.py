@@ -14,6 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+DEFAULT_POOL_WINDOW = 192  # 1.5x the 128-px training crops (TLC's rule of thumb)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture arguments; stored in every weights file so it can be rebuilt."""
@@ -82,6 +85,40 @@ class SimpleGate(nn.Module):
         return a * b
 
 
+class ChannelPool(nn.Module):
+    """Simplified channel attention's pooling: the global mean in training, and at inference
+    (when `window` is set) the mean over a local window around each pixel, as in TLC (Chu et
+    al., 2022). Training crops are smaller than the window, so both agree there; on large images
+    local statistics make the result independent of how the image is tiled."""
+
+    def __init__(self):
+        super().__init__()
+        self.window: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        if self.training or self.window is None or (height <= self.window and width <= self.window):
+            return x.mean((2, 3), keepdim=True)
+        return box_mean(x, self.window)
+
+
+def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean over a window x window box per pixel (shifted inward at the borders), via an
+    integral image: O(H W) whatever the window."""
+    height, width = x.shape[-2:]
+    box_h, box_w = min(window, height), min(window, width)
+    integral = F.pad(x.float(), (1, 0, 1, 0)).cumsum(2).cumsum(3)
+    top = (torch.arange(height, device=x.device) - box_h // 2).clamp(0, height - box_h)
+    left = (torch.arange(width, device=x.device) - box_w // 2).clamp(0, width - box_w)
+    bottom, right = top + box_h, left + box_w
+
+    def corner(rows, cols):
+        return integral.index_select(2, rows).index_select(3, cols)
+
+    total = corner(bottom, right) - corner(top, right) - corner(bottom, left) + corner(top, left)
+    return (total / (box_h * box_w)).to(x.dtype)
+
+
 class NAFBlock(nn.Module):
     """Activation-free block: norm, 1x1, 3x3 depthwise, SimpleGate, simplified channel
     attention, 1x1, then a gated 1x1 feed-forward; both residuals start at zero."""
@@ -93,7 +130,7 @@ class NAFBlock(nn.Module):
         self.conv1 = nn.Conv2d(channels, hidden, 1)
         self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
         self.gate = SimpleGate()
-        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1))
+        self.sca = nn.Sequential(ChannelPool(), nn.Conv2d(channels, channels, 1))
         self.conv3 = nn.Conv2d(channels, channels, 1)
         self.norm2 = LayerNorm2d(channels)
         self.conv4 = nn.Conv2d(channels, hidden, 1)
@@ -152,6 +189,17 @@ class MIDNet(nn.Module):
             self.gates.append(AttentionGate(width) if c.attention_gates else nn.Identity())
             self.decoders.append(nn.Sequential(*[NAFBlock(width) for _ in range(count)]))
         self.stride = 2 ** len(c.enc_blocks)
+        self.set_pool_window(DEFAULT_POOL_WINDOW)
+
+    def set_pool_window(self, window: int | None) -> None:
+        """Local channel-attention window at full resolution (halved per level); None: global."""
+        levels = [(encoder, level) for level, encoder in enumerate(self.encoders)]
+        levels += [(self.middle, len(self.encoders))]
+        levels += [(decoder, len(self.decoders) - 1 - level) for level, decoder in enumerate(self.decoders)]
+        for blocks, level in levels:
+            for module in blocks.modules():
+                if isinstance(module, ChannelPool):
+                    module.window = None if window is None else max(window >> level, 4)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         height, width = inp.shape[-2:]

@@ -23,7 +23,7 @@ CHUNK_ROWS = 512
 @dataclass
 class RestoreOptions:
     tile: int | None = None  # None: chosen from image size and free memory
-    overlap: int = 32
+    overlap: int = 64
     device: str = "auto"
     batch: int | None = None
     float32: bool = False  # return float32 in the input's value range instead of its dtype

@@ -14,7 +14,7 @@ class DeblurSettings:
     model: str = DEFAULT_MODEL  # a name in the ModelRegistry
     device: str = "auto"
     tile: int | None = None  # None: automatic
-    overlap: int = 32
+    overlap: int = 64
     current_slice_only: bool = False
     keep_databar: bool = True
 
