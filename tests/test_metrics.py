@@ -57,3 +57,15 @@ def test_databar_found_only_where_there_is_one():
 
 def test_uniform_image_has_no_databar():
     assert detect_databar(np.zeros((128, 128), np.uint8)) is None
+
+
+@pytest.mark.shared
+def test_sharpness_orders_a_real_defocus_series():
+    from .conftest import SHARED
+
+    folder = SHARED / "deepfocus"
+    if not folder.is_dir():
+        pytest.skip(f"DeepFocus frames not found at {folder}")
+    score = {name: sharpness(io.imread(folder / f"series_0_def-13324_astx-466_asty219_{name}.png"))
+             for name in ("pert5000", "base", "pert-5000")}  # -8.3, -13.3, -18.3 um defocus
+    assert score["pert5000"] > score["base"] > score["pert-5000"]
