@@ -30,11 +30,11 @@ def run_with_bar(generator, label: str, note=lambda event: ""):
     try:
         while True:
             event = next(generator)
-            total = getattr(event, "tiles", None) or getattr(event, "iterations", None)
-            if total is not None:
+            text = note(event)  # every event, so notes can remember e.g. the last validation
+            if hasattr(event, "tiles") or hasattr(event, "iterations"):
                 if bar is None:
                     bar = ProgressBar(label, _total(event))
-                bar.update(_done(event), note(event))
+                bar.update(_done(event), text)
     except StopIteration as stop:
         return stop.value
     finally:
