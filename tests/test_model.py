@@ -80,3 +80,14 @@ def test_box_mean_equals_a_brute_force_window_mean():
             top, left = min(max(i - 3, 0), 20 - 6), min(max(j - 3, 0), 24 - 6)
             expected[..., i, j] = x[..., top:top + 6, left:left + 6].mean((2, 3))
     assert torch.allclose(box_mean(x, 6), expected, atol=1e-5)
+
+
+def test_napari_start_up_and_opening_the_dock_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, napari_midnet, napari_midnet.reader, napari_midnet.sample_data, "
+            "napari_midnet.widgets.dock; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -74,7 +74,7 @@ def _in_child(preset: str, tile: int, size: int, device: str, bare: bool) -> dic
 
 
 def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device: str) -> None:
-    from .weights import DEFAULT_MODEL
+    from .config import DEFAULT_MODEL
 
     print(f"deblur of a {size}x{size} uint16 image, overlap {OVERLAP}; 'forward' = bare network on the same tiles")
     print(f"{'preset':<9} {'tile':>5} {'Mpix/s':>7} {'deblur s':>9} {'forward s':>10} {'ratio':>6} {'peak RSS MB':>12}")

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_options(parser: argparse.ArgumentParser, with_device: bool = True) -> None:
-    from .weights import DEFAULT_MODEL
+    from .config import DEFAULT_MODEL
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"preset name or weights file (default {DEFAULT_MODEL})")
     if with_device:

@@ -102,9 +102,10 @@ def _sharpness_pair(image, restored, sharpness):
 
 
 def info(args) -> int:
+    from .config import DEFAULT_MODEL
     from .model import PRESETS, build_model, count_parameters
     from .restore import pick_device
-    from .weights import DEFAULT_MODEL, bundled_weights, load_model
+    from .weights import bundled_weights, load_model
 
     presets = {}
     for name, preset in PRESETS.items():

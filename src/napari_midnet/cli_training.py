@@ -38,11 +38,12 @@ def _load_training_data(args):
 
 
 def train(args) -> int:
+    from .config import DEFAULT_MODEL
     from .model import build_model
     from .restore import pick_device
     from .training import TrainConfig
     from .training import train as train_generator
-    from .weights import DEFAULT_MODEL, save_weights
+    from .weights import save_weights
 
     if not args.out.suffix == ".safetensors":
         raise CliError("--out must name a .safetensors file")

@@ -7,58 +7,11 @@ Oktay et al., "Attention U-Net" (2018). Grayscale in, grayscale out, any H x W.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-DEFAULT_POOL_WINDOW = 192  # 1.5x the 128-px training crops (TLC's rule of thumb)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture arguments; stored in every weights file so it can be rebuilt."""
-
-    width: int = 32
-    enc_blocks: tuple[int, ...] = (1, 1, 1, 28)
-    middle_blocks: int = 1
-    dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
-    attention_gates: bool = True
-
-    def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ModelConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown model arguments: {', '.join(sorted(unknown))}")
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**fixed)
-
-
-@dataclass(frozen=True)
-class Preset:
-    config: ModelConfig
-    summary: str
-    aliases: tuple[str, ...] = field(default=())
-
-
-PRESETS: dict[str, Preset] = {
-    "midnet": Preset(ModelConfig(), "paper configuration (width 32, enc [1,1,1,28])"),
-    # Chosen by `napari-midnet bench`: ~11x fewer parameters and ~4x the CPU throughput of the
-    # paper net, and the size the calibration run showed +3.7 dB with in 20 CPU-minutes.
-    "midnet-s": Preset(
-        ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1)),
-        "CPU-friendly (width 16, enc [1,1,1,4])",
-    ),
-    "nafnet": Preset(
-        ModelConfig(attention_gates=False), "paper backbone without attention gates (ablation)"
-    ),
-}
+from .config import DEFAULT_POOL_WINDOW, PRESETS, ModelConfig
 
 
 class LayerNorm2d(nn.Module):

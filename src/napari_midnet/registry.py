@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .model import PRESETS
+from .config import PRESETS
 from .weights import LoadedModel, load_model
 
 

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .weights import DEFAULT_MODEL
+from .config import DEFAULT_MODEL
 
 
 @dataclass

@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
-from .model import PRESETS, MIDNet, ModelConfig, build_model
+from .config import PRESETS, ModelConfig
 
 FORMAT = "napari-midnet/1"
-DEFAULT_MODEL = "midnet-s"  # the CPU default; see the README for how its weights were trained
 
 
 class WeightsError(ValueError):
@@ -27,7 +24,7 @@ class WeightsError(ValueError):
 
 @dataclass
 class LoadedModel:
-    model: MIDNet
+    model: object  # a MIDNet
     name: str
     card: dict = field(default_factory=dict)
     sha256: str = ""
@@ -45,8 +42,10 @@ def bundled_weights(preset: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+def tensors_sha256(state: dict) -> str:
     """Hash of names, dtypes, shapes and bytes: identifies weights independent of the metadata."""
+    import torch
+
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = _plain_strides(state[name])
@@ -55,15 +54,18 @@ def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def _plain_strides(tensor: torch.Tensor) -> torch.Tensor:
+def _plain_strides(tensor):
     """A CPU copy in standard row-major strides (channels_last 1x1 kernels keep odd strides
     even after .contiguous())."""
+    import torch
+
     return tensor.detach().cpu().clone(memory_format=torch.contiguous_format)
 
 
-def save_weights(model: MIDNet, path: str | os.PathLike, card: dict | None = None,
+def save_weights(model, path: str | os.PathLike, card: dict | None = None,
                  half: bool = False) -> str:
     """Write weights atomically with the model card; returns the tensors' sha256."""
+    import torch
     from safetensors.torch import save_file
 
     dtype = torch.float16 if half else torch.float32
@@ -107,6 +109,10 @@ def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedM
             return loaded
         if not allow_untrained:
             raise WeightsError(f"no trained weights ship for preset {spec!r}")
+        import torch
+
+        from .model import build_model
+
         with torch.random.fork_rng():  # the same untrained weights (and sha256) on every load
             torch.manual_seed(0)
             model = build_model(spec).eval()
@@ -155,6 +161,8 @@ def _check_safetensors_header(path: Path) -> None:
 
 
 def _load_legacy(path: Path) -> LoadedModel:
+    import torch
+
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad pickles
@@ -177,6 +185,8 @@ def _config_from_card(card: dict, state: dict, path: Path) -> ModelConfig:
             return ModelConfig.from_dict(card["architecture"])
         except (TypeError, ValueError) as error:
             raise WeightsError(f"{path.name} has an invalid model card ({error})") from None
+    from .model import build_model
+
     for preset in PRESETS.values():  # no card: the preset whose keys and shapes fit
         if not _mismatches(build_model(preset.config).state_dict(), state):
             return preset.config
@@ -194,7 +204,9 @@ def _mismatches(expected: dict, state: dict) -> list[str]:
     return shapes + missing + unexpected
 
 
-def _model_with_state(config: ModelConfig, state: dict, path: Path) -> MIDNet:
+def _model_with_state(config: ModelConfig, state: dict, path: Path):
+    from .model import build_model
+
     model = build_model(config)
     problems = _mismatches(model.state_dict(), state)
     if problems:
