@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget
 
 from ..readouts import Readout, compute_readout
@@ -22,6 +23,11 @@ class CompareWidget(QWidget):
         self.readout: Readout | None = None
         self._generation = 0
         self._saved_visibility: dict | None = None
+        self._debounce = QTimer(self)  # scrolling through a stack asks once it settles, not per step
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(300)
+        self._debounce.timeout.connect(self._measure)
+        viewer.dims.events.current_step.connect(self.update_readouts)
 
         self.compare_button = QPushButton("Compare side by side")
         self.compare_button.setCheckable(True)
@@ -45,6 +51,8 @@ class CompareWidget(QWidget):
 
     def disconnect_viewer(self) -> None:
         self.reference_combo.disconnect_viewer()
+        self.viewer.dims.events.current_step.disconnect(self.update_readouts)
+        self._debounce.stop()
         self._watch(False)
 
     def set_pair(self, source, result) -> None:
@@ -65,6 +73,11 @@ class CompareWidget(QWidget):
                 emitter.connect(self.update_readouts) if on else emitter.disconnect(self.update_readouts)
 
     def update_readouts(self, event=None) -> None:
+        """Layers, slice or reference changed: measure again shortly (off the GUI thread)."""
+        if self.source is not None:
+            self._debounce.start()
+
+    def _measure(self) -> None:
         if self.source is None or self.result is None:
             return
         if self.source not in self.viewer.layers or self.result not in self.viewer.layers:
