@@ -3,11 +3,18 @@ side, and the readouts against the sharp reference. Run headless (leave QT_QPA_P
 xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshot.py
 """
 
+import time
 from pathlib import Path
 
 from gui_session import open_viewer_with_dock, process_until
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshot.png"
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Let the canvas draw for a moment (grid views need a few passes)."""
+    start = time.monotonic()
+    process_until(lambda: time.monotonic() - start > seconds)
 
 
 def main() -> None:
@@ -20,8 +27,9 @@ def main() -> None:
     dock.compare.reference_combo.setCurrentText("SEM sharp")
     process_until(lambda: dock.compare.readout is not None and dock.compare.readout.result_psnr is not None)
     dock.compare.compare_button.click()
-    viewer.camera.zoom *= 2.2  # show the grains at a size where blur is visible
-    process_until(lambda: True)
+    settle()
+    viewer.reset_view()  # napari's grid views fit only once they have been drawn
+    settle()
     OUT.parent.mkdir(exist_ok=True)
     viewer.screenshot(str(OUT), canvas_only=False)
     print(f"wrote {OUT}")

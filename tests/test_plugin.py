@@ -58,6 +58,7 @@ def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot)
     assert np.array_equal(source.data, before)
     assert result.data.dtype == source.data.dtype and result.data.shape == source.data.shape
     assert np.allclose(result.scale, source.scale) and np.allclose(result.translate, source.translate)
+    assert result.units == source.units
     assert result.colormap.name == source.colormap.name
     assert tuple(result.contrast_limits) == tuple(source.contrast_limits)
     meta = result.metadata["midnet"]
@@ -78,11 +79,14 @@ def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot)
     assert widget.compare.table.item(1, 1).text() == f"{expected.result_psnr:.3f}"
 
     # side by side and back
+    order = [layer.name for layer in viewer.layers]
     click(qtbot, widget.compare.compare_button)
     assert grid_of(viewer).enabled
+    assert [layer.name for layer in viewer.layers][:2] == ["SEM blurry", "SEM blurry deblurred"]  # cells 1, 2
     assert [layer.name for layer in viewer.layers if layer.visible] == ["SEM blurry", "SEM blurry deblurred"]
     click(qtbot, widget.compare.compare_button)
     assert not grid_of(viewer).enabled and viewer.layers["SEM sharp"].visible
+    assert [layer.name for layer in viewer.layers] == order
 
 
 def test_cancel_stops_within_a_tile_and_adds_nothing(dock, qtbot, notifications):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QFormLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget
+from qtpy.QtWidgets import QFormLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget
 
 from ..readouts import Readout, compute_readout
 from .layer_combo import ImageLayerCombo
@@ -22,7 +22,7 @@ class CompareWidget(QWidget):
         self.source = self.result = None
         self.readout: Readout | None = None
         self._generation = 0
-        self._saved_visibility: dict | None = None
+        self._saved_view: tuple[list[str], dict[str, bool]] | None = None
         self._debounce = QTimer(self)  # scrolling through a stack asks once it settles, not per step
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
@@ -41,6 +41,7 @@ class CompareWidget(QWidget):
         self.table.setVerticalHeaderLabels(ROWS)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setMaximumHeight(130)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.alignment = QLabel("")
         self.alignment.setWordWrap(True)
         form = QFormLayout(self)
@@ -110,22 +111,31 @@ class CompareWidget(QWidget):
                                "Pick a sharp reference layer for PSNR/SSIM.")
 
     def set_side_by_side(self, on: bool) -> None:
-        """Grid mode with just source and result (one shared camera), or back to before."""
-        if on and self.source in self.viewer.layers and self.result in self.viewer.layers:
-            self._saved_visibility = {layer.name: layer.visible for layer in self.viewer.layers}
-            for layer in self.viewer.layers:
-                layer.visible = layer in (self.source, self.result)
+        """Grid mode with just source and result (one shared camera), or back to before.
+
+        napari gives every layer a grid cell in list order, hidden ones too, so source and result
+        move to the first two places while comparing; order and visibility come back afterwards.
+        """
+        layers = self.viewer.layers
+        if on and self.source in layers and self.result in layers:
+            self._saved_view = ([layer.name for layer in layers], {layer.name: layer.visible for layer in layers})
+            layers.move(layers.index(self.source), 0)
+            layers.move(layers.index(self.result), 1)
+            for layer in layers:
+                layer.visible = layer.name in (self.source.name, self.result.name)
             grid = grid_of(self.viewer)
-            grid.shape = (1, 2)
-            grid.stride = 1
-            grid.enabled = True
+            grid.shape, grid.stride, grid.enabled = (1, 2), 1, True
+            self.viewer.reset_view()
             self.compare_button.setText("Back to the normal view")
         else:
             grid_of(self.viewer).enabled = False
-            for layer in self.viewer.layers:
-                if self._saved_visibility and layer.name in self._saved_visibility:
-                    layer.visible = self._saved_visibility[layer.name]
-            self._saved_visibility = None
+            if self._saved_view is not None:
+                order, visible = self._saved_view
+                for target, name in enumerate(name for name in order if name in layers):
+                    layers.move(layers.index(name), target)
+                for layer in layers:
+                    layer.visible = visible.get(layer.name, layer.visible)
+            self._saved_view = None
             self.compare_button.setText("Compare side by side")
 
 

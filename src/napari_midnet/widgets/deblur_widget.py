@@ -197,7 +197,7 @@ class DeblurWidget(QWidget):
         dims = outcome.data.ndim
         kwargs = dict(
             name=f"{source.name} deblurred",
-            scale=source.scale[-dims:], translate=source.translate[-dims:],
+            scale=source.scale[-dims:], translate=source.translate[-dims:], units=source.units[-dims:],
             colormap=source.colormap, contrast_limits=source.contrast_limits,
             metadata={**{k: v for k, v in source.metadata.items() if k == "sem"},
                       "midnet": {**outcome.provenance, "source": source.name, "slice": list(index) or None}},
