@@ -40,11 +40,3 @@ def detect_databar(image: np.ndarray, max_fraction: float = 0.3) -> int | None:
 def _mode_fraction(row: np.ndarray) -> float:
     _, counts = np.unique(row, return_counts=True)
     return counts.max() / row.size
-
-
-def valid_rows_mask(shape: tuple[int, int], databar_row: int | None) -> np.ndarray:
-    """Boolean mask, False on the databar rows."""
-    mask = np.ones(shape, dtype=bool)
-    if databar_row is not None:
-        mask[databar_row:] = False
-    return mask

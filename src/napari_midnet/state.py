@@ -24,7 +24,6 @@ class RunStatus:
     """What the dock is doing; widgets enable/disable themselves from it."""
 
     task: str | None = None  # "deblur", "finetune" or None
-    message: str = ""
 
     @property
     def busy(self) -> bool:

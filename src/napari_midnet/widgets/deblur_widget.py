@@ -168,7 +168,7 @@ class DeblurWidget(QWidget):
             index = current_index(layer, self.viewer)
             data = data[index]
         settings = replace(self.settings)
-        self.status.task, self.status.message = "deblur", f"deblurring {layer.name}"
+        self.status.task = "deblur"
         self.status_changed.emit()
         self.progress_bar.setValue(0)
         self.message.setText(f"Deblurring '{layer.name}' with {settings.model}…")

@@ -37,10 +37,6 @@ class WorkerTracker:
         worker.start()
         return worker
 
-    @property
-    def running(self) -> bool:
-        return bool(self._workers)
-
     def stop_all(self, timeout_ms: int = 30000) -> None:
         """Ask every worker to quit at its next step, then wait for the threads to end."""
         for worker in list(self._workers):
