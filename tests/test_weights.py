@@ -88,3 +88,12 @@ def test_channels_last_model_saves_and_hashes(tmp_path):
     model = perturb(build_model("midnet-s")).to(memory_format=torch.channels_last)
     sha = save_weights(model, tmp_path / "cl.safetensors")
     assert load_model(tmp_path / "cl.safetensors").sha256 == sha
+
+
+def test_atomic_outputs_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    save_weights(build_model("midnet-s"), tmp_path / "w.safetensors")
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -53,12 +53,12 @@ def best_wiener(pair: TrainingImage) -> dict[str, float]:
 
     mask = interior(pair.mask)
     best = score(pair.blurry, pair.sharp, mask) | {"sigma": 0.0, "balance": 0.0}
-    for sigma in (1.0, 1.5, 2.0, 3.0, 4.0):
+    for sigma in (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0):
         radius = int(3 * sigma)
         y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
         psf = np.exp(-(x**2 + y**2) / (2 * sigma**2))
         psf /= psf.sum()
-        for balance in (0.03, 0.1, 0.3, 1.0):
+        for balance in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0):
             restored = np.clip(wiener(pair.blurry.astype(np.float64), psf, balance), 0, 1)
             result = score(restored, pair.sharp, mask)
             if result["psnr"] > best["psnr"]:
