@@ -82,13 +82,27 @@ def register_pair(blurry: np.ndarray, sharp: np.ndarray, valid_rows: int | None 
     return registration
 
 
+WARP_ROWS = 64  # rows per resampling call: keeps each GIL-holding scipy call short (GUI stays live)
+
+
 def warp_to(sharp: np.ndarray, registration: Registration, shape: tuple[int, int],
             order: int = 1) -> np.ndarray:
-    """Resample `sharp` onto the blurry frame's grid (float32)."""
-    from skimage.transform import warp
+    """Resample `sharp` onto the blurry frame's grid (float32); zero outside `sharp`."""
+    from scipy.ndimage import map_coordinates, spline_filter
 
-    return warp(np.asarray(sharp, dtype=np.float32), registration.transform(), output_shape=shape,
-                order=order, mode="constant", cval=0.0, preserve_range=True).astype(np.float32)
+    source = np.asarray(sharp, dtype=np.float32)
+    coefficients = spline_filter(source, order=order, output=np.float32) if order > 1 else source
+    transform = registration.transform()
+    out = np.empty(shape, dtype=np.float32)
+    cols = np.arange(shape[1], dtype=np.float64)
+    for top in range(0, shape[0], WARP_ROWS):
+        rows = np.arange(top, min(top + WARP_ROWS, shape[0]), dtype=np.float64)
+        xx, yy = np.meshgrid(cols, rows)
+        mapped = transform(np.column_stack([xx.ravel(), yy.ravel()]))
+        block = map_coordinates(coefficients, [mapped[:, 1], mapped[:, 0]], order=order, mode="constant",
+                                cval=0.0, prefilter=False)
+        out[top:top + rows.size] = block.reshape(rows.size, shape[1])
+    return out
 
 
 def valid_mask(registration: Registration, sharp_shape: tuple[int, int], shape: tuple[int, int],
