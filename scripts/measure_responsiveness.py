@@ -3,9 +3,10 @@
 A 10 ms QTimer records the time between its ticks while the deblur (then a fine-tuning run) works
 in its worker; the longest gap is how long the GUI could not react. Also times the deblur of the
 bundled sample.
-Run headless: xvfb-run -a python scripts/measure_responsiveness.py
+Run headless: xvfb-run -a python scripts/measure_responsiveness.py [deblur] [finetune]
 """
 
+import sys
 import time
 
 import numpy as np
@@ -55,19 +56,22 @@ def report(label: str, seconds: float, gaps: list[float]) -> None:
           f"99th percentile {np.percentile(gaps, 99):.0f} ms, median {np.median(gaps):.1f} ms over {gaps.size} ticks")
 
 
-def main() -> None:
+def main(parts: list[str]) -> None:
+    """parts: any of 'deblur', 'finetune' (default both)."""
     viewer, dock = open_viewer_with_dock()
     process_until(lambda: dock.deblur.device_label.text().startswith("→"))
     viewer.open_sample("napari-midnet", "sem")
-    seconds, _ = deblur_and_watch(viewer, dock, "SEM blurry")
-    print(f"bundled sample (1024x768, {dock.settings.model}): deblurred in {seconds:.1f} s")
-    rng = np.random.default_rng(0)
-    viewer.add_image(rng.integers(0, 65535, (4096, 4096), dtype=np.uint16), name="big")
-    report("deblur 4096x4096 uint16", *deblur_and_watch(viewer, dock, "big"))
-    report("fine-tune 40 steps on the sample pair", *finetune_and_watch(viewer, dock))
+    if "deblur" in parts:
+        seconds, _ = deblur_and_watch(viewer, dock, "SEM blurry")
+        print(f"bundled sample (1024x768, {dock.settings.model}): deblurred in {seconds:.1f} s")
+        rng = np.random.default_rng(0)
+        viewer.add_image(rng.integers(0, 65535, (4096, 4096), dtype=np.uint16), name="big")
+        report("deblur 4096x4096 uint16", *deblur_and_watch(viewer, dock, "big"))
+    if "finetune" in parts:
+        report("fine-tune 40 steps on the sample pair", *finetune_and_watch(viewer, dock))
     dock.shutdown()
     viewer.close()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or ["deblur", "finetune"])
