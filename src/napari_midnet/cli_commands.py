@@ -96,7 +96,7 @@ def _sharpness_pair(image, restored, sharpness):
         return array
 
     first, second = plane(image), plane(restored)
-    bar = detect_databar(first) if first.dtype != float else None
+    bar = detect_databar(first)
     rows = slice(0, bar)
     return sharpness(first[rows]), sharpness(second[rows])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 
 import numpy as np
 from scipy.ndimage import binary_erosion
@@ -28,8 +29,7 @@ def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | 
                    wiener: bool = False) -> Generator[TileDone, None, dict]:
     """PSNR/SSIM of input and output (and optionally the best Wiener filter) against the
     registered sharp image, per image and mean."""
-    options = options or RestoreOptions()
-    options.value_range, options.float32, options.keep_databar = (0.0, 1.0), True, False
+    options = replace(options or RestoreOptions(), value_range=(0.0, 1.0), float32=True, keep_databar=False)
     images = {}
     for pair in pairs:
         restored = yield from restore(pair.blurry, model, options)

@@ -18,7 +18,6 @@ import numpy as np
 from .events import PairAligned, Validated
 from .files import read_image
 from .pairs import PairError, TrainingImage, make_pair, make_sharp_only, pair_files
-from .registration import RegistrationError
 from .restore import pick_device
 from .training import TrainConfig, TrainResult, default_checkpoint_dir, train
 from .weights import LoadedModel, tensors_sha256
@@ -90,9 +89,8 @@ def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings
             pair = make_pair(source.name, source.blurry, source.sharp, register=settings.align,
                              max_residual=settings.max_residual)
         except PairError as error:
-            cause = error.__cause__
             yield PairAligned(source.name, str(error), float("inf"), False)
-            if isinstance(cause, RegistrationError) or "align" in str(error):
+            if "align" in str(error):
                 raise PairError(f"{error}; check that both images show the same field") from None
             raise
         if pair.registration is not None:

@@ -60,13 +60,13 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool =
     bar = detect_databar(blurry)
     rows = bar if bar is not None else blurry.shape[0]
     if register:
+        sharp_rows = min(rows, _bar_or_height(sharp))
         try:
-            registration = register_pair(blurry_f, sharp_f, valid_rows=min(rows, _bar_or_height(sharp)),
-                                         max_residual=max_residual)
+            registration = register_pair(blurry_f, sharp_f, valid_rows=sharp_rows, max_residual=max_residual)
         except ValueError as error:
             raise PairError(f"{name}: {error}") from None
         aligned = warp_to(sharp_f, registration, blurry.shape, order=3)
-        mask = valid_mask(registration, (min(rows, _bar_or_height(sharp)), sharp.shape[1]), blurry.shape)
+        mask = valid_mask(registration, (sharp_rows, sharp.shape[1]), blurry.shape)
     else:
         if blurry.shape != sharp.shape:
             raise PairError(f"{name}: blurry {blurry.shape} and sharp {sharp.shape} differ in size; "

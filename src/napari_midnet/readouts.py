@@ -41,7 +41,7 @@ def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarra
     """2-D gray images; the databar (if any) is excluded from every number."""
     if source.shape != result.shape or source.ndim != 2:
         raise ValueError("source and result must be 2-D images of the same shape")
-    bar = detect_databar(source) if source.dtype != np.float64 else None
+    bar = detect_databar(source)
     rows = bar if bar is not None else source.shape[0]
     readout = Readout(sharpness(source[:rows]), sharpness(result[:rows]))
     if reference is None:
