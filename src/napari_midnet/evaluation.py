@@ -29,7 +29,7 @@ def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | 
                    wiener: bool = False) -> Generator[TileDone, None, dict]:
     """PSNR/SSIM of input and output (and optionally the best Wiener filter) against the
     registered sharp image, per image and mean."""
-    options = replace(options or RestoreOptions(), value_range=(0.0, 1.0), float32=True, keep_databar=False)
+    options = replace(options or RestoreOptions(), value_range=(0.0, 1.0), float32=True, keep_databar=True)
     images = {}
     for pair in pairs:
         restored = yield from restore(pair.blurry, model, options)
