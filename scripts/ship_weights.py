@@ -1,5 +1,5 @@
 """Write resources/midnet-s.safetensors (fp16) from a trained run, adding to its model card the
-pretraining stage and the measured evaluation on the held-out frame (input, model, Wiener).
+earlier training stages and the measured evaluation on the held-out frame (input, model, Wiener).
 
 Usage: python scripts/ship_weights.py RUNS_DIR HELD_OUT_NAME
 """
@@ -12,12 +12,12 @@ from napari_midnet.weights import load_model, save_weights
 
 
 def main(runs: Path, held_out: str) -> None:
-    final = load_model(runs / "midnet-s.safetensors")
-    pretrain = load_model(runs / "midnet-s-synthetic.safetensors").card
+    final = load_model(runs / "midnet-s-crop256.safetensors")
+    earlier = [load_model(runs / name).card for name in ("midnet-s-synthetic.safetensors", "midnet-s.safetensors")]
     report = json.loads((runs / "evaluate.json").read_text())
     card = dict(final.card)
     card["preset"] = "midnet-s"
-    card["pretraining"] = pretrain["training"] | {"metrics": pretrain.get("metrics", {})}
+    card["earlier_stages"] = [stage["training"] | {"metrics": stage.get("metrics", {})} for stage in earlier]
     card["evaluation"] = {
         "command": "napari-midnet evaluate --pairs <pairs> --model <weights> --wiener --json",
         "region": "registered valid interior, databar excluded; 256-px tiles as napari-midnet deblur runs",

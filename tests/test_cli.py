@@ -63,7 +63,7 @@ def test_deblur_folder_and_multipage_tiff(tmp_path, weights):
     again = cli("deblur", inputs / "a.tif", "-o", out, "--model", weights)
     assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
     forced = cli("deblur", inputs / "a.tif", "-o", out, "--model", weights, "--overwrite", "--float32",
-                 "--suffix", "_deblurred")
+                 "--suffix", "_deblurred", "--ensemble")
     assert forced.returncode == 0 and tifffile.imread(out / "a_deblurred.tif").dtype == np.float32
 
 

@@ -110,11 +110,12 @@ def test_stack_current_slice_only(dock, qtbot):
     layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
     viewer.dims.set_current_step(0, 2)
     widget.deblur.stack_combo.setCurrentText("current slice only")
+    widget.deblur.ensemble_check.setChecked(True)
     click(qtbot, widget.deblur.deblur_button)
     qtbot.waitUntil(lambda: "stack deblurred" in viewer.layers, timeout=WAIT_MS)
     result = viewer.layers["stack deblurred"]
     assert result.data.shape == (48, 64) and tuple(result.scale) == (0.5, 0.5)
-    assert result.metadata["midnet"]["slice"] == [2]
+    assert result.metadata["midnet"]["slice"] == [2] and result.metadata["midnet"]["ensemble"] is True
     assert layer.data.shape == (3, 48, 64)
 
 

@@ -69,7 +69,8 @@ def deblur(args) -> int:
             raise CliError(f"{target} would overwrite its input; choose another --outdir or --suffix")
     loaded = load_model_or_fail(args.model)
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
-                             float32=args.float32, keep_databar=not args.include_databar)
+                             float32=args.float32, keep_databar=not args.include_databar,
+                             ensemble=args.ensemble)
     for source, target in zip(inputs, outputs):
         start = time.monotonic()
         try:

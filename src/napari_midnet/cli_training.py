@@ -116,8 +116,8 @@ def evaluate(args) -> int:
     except (PairError, ImageReadError) as error:
         raise CliError(str(error)) from None
     loaded = load_model_or_fail(args.model)
-    report = run_with_bar(evaluate_pairs(loaded.model, pairs, RestoreOptions(device=args.device), args.wiener),
-                          "evaluate")
+    options = RestoreOptions(device=args.device, ensemble=args.ensemble)
+    report = run_with_bar(evaluate_pairs(loaded.model, pairs, options, args.wiener), "evaluate")
     report["model"] = {"name": loaded.name, "sha256": loaded.sha256, "trained": loaded.trained}
     if args.json:
         emit_json(report)

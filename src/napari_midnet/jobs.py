@@ -26,7 +26,7 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
     loaded = registry.get(settings.model)
     device = pick_device(settings.device)
     options = RestoreOptions(tile=settings.tile, overlap=settings.overlap, device=device,
-                             keep_databar=settings.keep_databar)
+                             keep_databar=settings.keep_databar, ensemble=settings.ensemble)
     data = yield from restore(image, loaded.model, options)
     provenance = {
         "model": loaded.name,
@@ -34,6 +34,7 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
         "trained": loaded.trained,
         "tile": settings.tile or "auto",
         "overlap": settings.overlap,
+        "ensemble": settings.ensemble,
         "device": device,
         "seconds": round(time.monotonic() - start, 3),
     }
@@ -41,5 +42,12 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
 
 
 def device_job(requested: str = "auto") -> str:
-    """Resolve the device off the GUI thread (it imports torch)."""
+    """Resolve the device off the GUI thread (it imports torch) when the dock opens.
+
+    Also imports torch._dynamo, which the first optimizer of a fine-tuning run would otherwise
+    import: part of that import holds the GIL for about 0.25 s, a visible freeze mid-run
+    (measured with scripts/measure_responsiveness.py finetune) but not while the dock opens.
+    """
+    import torch._dynamo  # noqa: F401
+
     return pick_device(requested)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
-from .config import PRESETS, ModelConfig
+from .config import PRESETS, ModelConfig, pool_window
 
 FORMAT = "napari-midnet/1"
 
@@ -151,6 +151,9 @@ def _load_file(path: Path) -> LoadedModel:
         card = {}
     config = _config_from_card(card, state, path)
     model = _model_with_state(config, state, path)
+    training = card.get("training")
+    if isinstance(training, dict) and isinstance(training.get("crop"), int):
+        model.set_pool_window(pool_window(training["crop"]))
     return LoadedModel(model, path.stem, card, tensors_sha256(state))
 
 
