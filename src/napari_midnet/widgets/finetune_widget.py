@@ -3,7 +3,6 @@ progress, Stop/Resume, and the result added to the model chooser."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -27,6 +26,7 @@ from qtpy.QtWidgets import (
 
 from ..events import CheckpointSaved, PairAligned, TrainStep, Validated
 from ..finetune import AUTO_VALIDATION, FinetuneSettings, TrainingSource, finetune_job
+from ..progress import Eta, clock
 from ..registry import ModelRegistry
 from ..state import DeblurSettings, FinetuneRun, RunStatus, TrainingEntry
 from ..training import default_checkpoint_dir
@@ -49,8 +49,7 @@ class FinetuneWidget(QWidget):
         self.settings = FinetuneSettings(checkpoint_dir=str(default_checkpoint_dir()))
         self.entries: list[TrainingEntry] = []
         self.run = FinetuneRun()
-        self._started = 0.0
-        self._first_step = 0
+        self._eta = Eta()
 
         self.blurry_combo = ImageLayerCombo(viewer, follow_active=False)
         self.sharp_combo = ImageLayerCombo(viewer, follow_active=False)
@@ -245,7 +244,7 @@ class FinetuneWidget(QWidget):
             return
         self.status.task = "finetune"
         self.status_changed.emit()
-        self._started, self._first_step = time.monotonic(), 0
+        self._eta = Eta()
         self.message.setText("Aligning pairs…" if self.settings.align else "Starting…")
         self.workers.run(
             finetune_job, base, sources, self.settings, self.run.stop.is_set,
@@ -266,13 +265,10 @@ class FinetuneWidget(QWidget):
                 show_warning(f"The pair '{event.name}' aligns poorly ({event.description}).")
         elif isinstance(event, TrainStep):
             self.run.losses.append((event.step, event.loss))
-            self._first_step = self._first_step or event.step
-            done_here = event.step - self._first_step + 1
-            elapsed = time.monotonic() - self._started
-            eta = elapsed / done_here * (event.iterations - event.step)
+            eta = self._eta.remaining(event.step, event.iterations)
             self.progress_bar.setValue(int(100 * event.step / event.iterations))
             self.message.setText(f"Step {event.step} of {event.iterations}, loss {event.loss:.4f}, "
-                                 f"ETA {int(eta // 60)}:{int(eta % 60):02d}")
+                                 f"ETA {clock(eta)}")
         elif isinstance(event, Validated):
             self.run.psnr.append((event.step, event.psnr))
             if self.run.initial is None:
