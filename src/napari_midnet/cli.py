@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("--overwrite", action="store_true")
     deblur.add_argument("--include-databar", action="store_true", help="also process the SEM info bar")
     deblur.add_argument("--ensemble", action="store_true",
-                        help="average the 8 flips/rotations of each image: 8x the time, a little more quality")
+                        help="average the 8 flips/rotations of each image: about 5x the time, a little more quality")
     deblur.add_argument("--suffix", default="", help="appended to output names, e.g. _deblurred")
 
     info = commands.add_parser("info", help="version, device and presets")

@@ -28,7 +28,7 @@ class RestoreOptions:
     batch: int | None = None
     float32: bool = False  # return float32 in the input's value range instead of its dtype
     keep_databar: bool = True  # copy a detected SEM info bar through unchanged
-    ensemble: bool = False  # average the 8 flips/rotations: 8x the time for a little more quality
+    ensemble: bool = False  # average the 8 flips/rotations: 8 network passes for a little more quality
     value_range: tuple[float, float] | None = None  # intensities mapped to [0, 1]; None: automatic
 
 

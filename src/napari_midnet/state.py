@@ -17,7 +17,7 @@ class DeblurSettings:
     overlap: int = 64
     current_slice_only: bool = False
     keep_databar: bool = True
-    ensemble: bool = False  # average the 8 flips/rotations (8x the time)
+    ensemble: bool = False  # average the 8 flips/rotations (8 network passes)
 
 
 @dataclass

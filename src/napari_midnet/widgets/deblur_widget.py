@@ -67,7 +67,7 @@ class DeblurWidget(QWidget):
         self.databar_check = QCheckBox("leave the SEM info bar untouched")
         self.databar_check.setChecked(settings.keep_databar)
         self.databar_check.toggled.connect(lambda on: self._set(keep_databar=on))
-        self.ensemble_check = QCheckBox("average 8 flips/rotations (8x slower, a little better)")
+        self.ensemble_check = QCheckBox("average 8 flips/rotations (about 5x slower, a little better)")
         self.ensemble_check.setChecked(settings.ensemble)
         self.ensemble_check.toggled.connect(lambda on: self._set(ensemble=on))
         self.deblur_button = QPushButton("Deblur")
