@@ -53,6 +53,25 @@ def test_single_image_validates_on_a_disjoint_strip(tmp_path):
     assert outcome.card["training"]["validation"] == ["only (bottom 25%)"]
 
 
+def test_the_fine_tuned_model_restores_as_its_saved_file_will(tmp_path):
+    """Deblurring with the result in napari and with the file it saves give the same image: both
+    pool channel statistics over the window that the training crop implies."""
+    import torch
+
+    from napari_midnet.weights import save_weights
+
+    blurry, sharp = blurred_pair(0, shape=(256, 192))
+    settings = FinetuneSettings(iterations=4, lr=2e-3, crop=48, batch=2, checkpoint_dir=str(tmp_path), align=False)
+    _, outcome = drain(finetune_job(tiny_base(), [TrainingSource("only", sharp, blurry)], settings))
+    save_weights(outcome.loaded.model, tmp_path / "tuned.safetensors", outcome.card)
+    reloaded = load_model(tmp_path / "tuned.safetensors").model
+    image = torch.from_numpy(blurry[None, None].astype(np.float32) / 255)
+    with torch.inference_mode():
+        assert torch.equal(outcome.loaded.model(image), reloaded(image))
+        reloaded.set_pool_window(None)  # the window matters on this image
+        assert not torch.equal(outcome.loaded.model(image), reloaded(image))
+
+
 @pytest.mark.parametrize(
     ("sources", "settings", "message"),
     [

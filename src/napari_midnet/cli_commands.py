@@ -52,7 +52,6 @@ def _done(event) -> int:
 
 def deblur(args) -> int:
     from .files import ImageReadError, collect_inputs, read_image, write_tiff
-    from .metrics import sharpness
     from .restore import RestoreOptions, restore
     from .samples import sample_paths
 
@@ -79,15 +78,15 @@ def deblur(args) -> int:
         except (ImageReadError, ValueError) as error:
             raise CliError(str(error)) from None
         write_tiff(target, restored, overwrite=args.overwrite)
-        before, after = _sharpness_pair(image, restored, sharpness)
+        before, after = _sharpness_pair(image, restored)
         print(f"{source.name} -> {target}  sharpness {before:.3f} -> {after:.3f} "
               f"(x{after / before if before else float('nan'):.2f})  {elapsed_since(start)}")
     return 0
 
 
-def _sharpness_pair(image, restored, sharpness):
-    """Sharpness of the middle gray plane, above the databar."""
-    from .databar import detect_databar
+def _sharpness_pair(image, restored):
+    """Sharpness of the middle gray plane, above the databar (as the dock's readout)."""
+    from .readouts import compute_readout
 
     def plane(array):
         if array.ndim == 3 and array.shape[-1] in (3, 4):
@@ -96,10 +95,8 @@ def _sharpness_pair(image, restored, sharpness):
             array = array[array.shape[0] // 2]
         return array
 
-    first, second = plane(image), plane(restored)
-    bar = detect_databar(first)
-    rows = slice(0, bar)
-    return sharpness(first[rows]), sharpness(second[rows])
+    readout = compute_readout(plane(image), plane(restored))
+    return readout.source_sharpness, readout.result_sharpness
 
 
 def info(args) -> int:

@@ -90,8 +90,6 @@ def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings
                              max_residual=settings.max_residual)
         except PairError as error:
             yield PairAligned(source.name, str(error), float("inf"), False)
-            if "align" in str(error):
-                raise PairError(f"{error}; check that both images show the same field") from None
             raise
         if pair.registration is not None:
             yield PairAligned(source.name, pair.registration.describe(), pair.registration.residual, True)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .databar import detect_databar
 from .files import IMAGE_SUFFIXES, read_image
-from .registration import Registration, register_pair, valid_mask, warp_to
+from .registration import Registration, RegistrationError, register_pair, valid_mask, warp_to
 from .restore import value_range
 
 
@@ -63,7 +63,7 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool =
         sharp_rows = min(rows, _bar_or_height(sharp))
         try:
             registration = register_pair(blurry_f, sharp_f, valid_rows=sharp_rows, max_residual=max_residual)
-        except ValueError as error:
+        except RegistrationError as error:
             raise PairError(f"{name}: {error}") from None
         aligned = warp_to(sharp_f, registration, blurry.shape, order=3)
         mask = valid_mask(registration, (sharp_rows, sharp.shape[1]), blurry.shape)

@@ -47,6 +47,10 @@ class RegistrationError(ValueError):
     """The pair does not align; the message says why in one sentence."""
 
 
+# The usual cause when the search itself fails: said once here, so CLI and widget both say it
+NOT_THE_SAME_FIELD = "check that both images show the same field"
+
+
 def register_pair(blurry: np.ndarray, sharp: np.ndarray, valid_rows: int | None = None,
                   tile: int = 192, max_residual: float = 1.5) -> Registration:
     """Estimate the affine map taking blurry pixel coordinates to sharp ones."""
@@ -74,11 +78,11 @@ def register_pair(blurry: np.ndarray, sharp: np.ndarray, valid_rows: int | None 
         warped = warp_to(reference, registration, blurry.shape)
         points, displacements = _tile_displacements(blurry, warped, tile)
         if len(points) < 6:
-            raise RegistrationError("too few textured regions to align this pair")
+            raise RegistrationError(f"too few textured regions to align this pair; {NOT_THE_SAME_FIELD}")
         targets = current(points + displacements)
         registration = _robust_fit(points, targets)
     if registration.residual > max_residual or registration.inliers < max(6, registration.tiles // 4):
-        raise RegistrationError(f"the pair does not align ({registration.describe()})")
+        raise RegistrationError(f"the pair does not align ({registration.describe()}); {NOT_THE_SAME_FIELD}")
     return registration
 
 
@@ -178,7 +182,7 @@ def _robust_fit(points: np.ndarray, targets: np.ndarray) -> Registration:
     model, inliers = ransac((points, targets), AffineTransform, min_samples=3, residual_threshold=3.0,
                             max_trials=500, rng=0)
     if model is None or inliers is None or inliers.sum() < 6:
-        raise RegistrationError("no consistent affine map between the pair")
+        raise RegistrationError(f"no consistent affine map between the pair; {NOT_THE_SAME_FIELD}")
     affine = AffineTransform.from_estimate(points[inliers], targets[inliers])
     polynomial = None
     if inliers.sum() >= 20:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import pool_window
 from .degrade import degrade
 from .events import CheckpointSaved, TrainStep, Validated
 from .pairs import TrainingImage
@@ -170,6 +171,9 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
         step = _load_checkpoint(Path(resume), model, optimizer, scheduler, rng)
     val_pairs = validation_pairs(val_set, config.seed)
     result = TrainResult(model, step, False, None)
+    # Validate (before and after) as the weights will run once loaded from the file this run's
+    # card describes: the pooling window follows the training crop
+    model.set_pool_window(pool_window(config.crop))
     if val_pairs:
         result.baseline = baseline(val_pairs)
         result.before = validate(model, val_pairs, device, step)
