@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("--include-databar", action="store_true", help="also process the SEM info bar")
     deblur.add_argument("--ensemble", action="store_true",
                         help="average the 8 flips/rotations of each image: about 5x the time, a little more quality")
+    deblur.add_argument("--strength", type=float, default=1.0,
+                        help="0-1: how much of the correction to apply (0 leaves the input, default 1)")
     deblur.add_argument("--suffix", default="", help="appended to output names, e.g. _deblurred")
 
     info = commands.add_parser("info", help="version, device and presets")
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--crop", type=int, default=128)
     train.add_argument("--batch", type=int, default=8)
     train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--real-fraction", type=float, default=0.25,
+                       help="share of each batch taken from real pairs when sharp-only images are mixed in (default 0.25)")
     train.add_argument("--val", nargs="+", default=None, metavar="NAME", help="image names held out for validation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: per-user data folder)")

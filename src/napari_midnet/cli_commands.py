@@ -69,7 +69,9 @@ def deblur(args) -> int:
     loaded = load_model_or_fail(args.model)
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
                              float32=args.float32, keep_databar=not args.include_databar,
-                             ensemble=args.ensemble)
+                             ensemble=args.ensemble, strength=args.strength)
+    if not 0.0 <= args.strength <= 1.0:
+        raise CliError(f"--strength must be between 0 and 1, got {args.strength}")
     for source, target in zip(inputs, outputs):
         start = time.monotonic()
         try:
@@ -78,13 +80,15 @@ def deblur(args) -> int:
         except (ImageReadError, ValueError) as error:
             raise CliError(str(error)) from None
         write_tiff(target, restored, overwrite=args.overwrite)
-        before, after = _sharpness_pair(image, restored)
-        print(f"{source.name} -> {target}  sharpness {before:.3f} -> {after:.3f} "
-              f"(x{after / before if before else float('nan'):.2f})  {elapsed_since(start)}")
+        readout = _sharpness_readout(image, restored)
+        print(f"{source.name} -> {target}  sharpness {readout.source_sharpness:.3f} -> "
+              f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {elapsed_since(start)}")
+        if readout.notice:
+            print(f"note: {source.name}: {readout.notice}", file=sys.stderr)
     return 0
 
 
-def _sharpness_pair(image, restored):
+def _sharpness_readout(image, restored):
     """Sharpness of the middle gray plane, above the databar (as the dock's readout)."""
     from .readouts import compute_readout
 
@@ -95,8 +99,7 @@ def _sharpness_pair(image, restored):
             array = array[array.shape[0] // 2]
         return array
 
-    readout = compute_readout(plane(image), plane(restored))
-    return readout.source_sharpness, readout.result_sharpness
+    return compute_readout(plane(image), plane(restored))
 
 
 def info(args) -> int:

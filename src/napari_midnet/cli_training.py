@@ -58,8 +58,10 @@ def train(args) -> int:
         loaded = load_model_or_fail(args.init or DEFAULT_MODEL)
         model, base = loaded.model, f"{loaded.name} (sha256 {loaded.sha256[:12]})"
         preset = loaded.card.get("preset", loaded.name)
+    if not 0.0 <= args.real_fraction <= 1.0:
+        raise CliError("--real-fraction must be between 0 and 1")
     config = TrainConfig(iterations=args.iterations, crop=args.crop, batch=args.batch, lr=args.lr,
-                         seed=args.seed, checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
+                         seed=args.seed, real_fraction=args.real_fraction, checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
     device = pick_device(args.device)
     print(f"training {base} on {len(train_set)} images ({', '.join(i.name for i in train_set)}), "
           f"validating on {', '.join(i.name for i in val_set) or 'nothing'}, device {device}", file=sys.stderr)
@@ -87,6 +89,7 @@ def train(args) -> int:
             "data": {"pairs": [str(p) for p in args.pairs], "sharp_only": [str(p) for p in args.sharp_only],
                      "train": [i.name for i in train_set], "validation": [i.name for i in val_set]},
             "iterations": result.step, "crop": args.crop, "batch": args.batch, "seed": args.seed,
+            "real_fraction": args.real_fraction,
             "loss": "L1 + 0.05 edge + 0.01 FFT",
         },
     }

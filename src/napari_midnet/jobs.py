@@ -26,7 +26,8 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
     loaded = registry.get(settings.model)
     device = pick_device(settings.device)
     options = RestoreOptions(tile=settings.tile, overlap=settings.overlap, device=device,
-                             keep_databar=settings.keep_databar, ensemble=settings.ensemble)
+                             keep_databar=settings.keep_databar, ensemble=settings.ensemble,
+                             strength=settings.strength)
     data = yield from restore(image, loaded.model, options)
     provenance = {
         "model": loaded.name,
@@ -35,6 +36,7 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
         "tile": settings.tile or "auto",
         "overlap": settings.overlap,
         "ensemble": settings.ensemble,
+        "strength": settings.strength,
         "device": device,
         "seconds": round(time.monotonic() - start, 3),
     }

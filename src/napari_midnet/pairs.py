@@ -83,13 +83,21 @@ def _bar_or_height(image: np.ndarray) -> int:
 
 
 def make_sharp_only(name: str, sharp: np.ndarray) -> TrainingImage:
+    """A sharp image for the simulator. 8-bit maps by 0-255; other dtypes by their 0.1 and
+    99.9 percentiles above the databar (clipped), since a few hot pixels or an unused part of
+    the 16-bit range would otherwise squeeze the image into a sliver of [0, 1]."""
     sharp = as_gray(np.asarray(sharp), name)
-    lo, hi = value_range(sharp)
     mask = np.ones(sharp.shape, dtype=bool)
     bar = detect_databar(sharp)
     if bar is not None:
         mask[bar:] = False
-    return TrainingImage(name, (sharp.astype(np.float32) - lo) / (hi - lo), None, mask)
+    if sharp.dtype == np.uint8:
+        lo, hi = value_range(sharp)
+    else:
+        lo, hi = (float(v) for v in np.percentile(sharp[mask], (0.1, 99.9)))
+        hi = hi if hi > lo else lo + 1.0
+    scaled = np.clip((sharp.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    return TrainingImage(name, scaled, None, mask)
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:

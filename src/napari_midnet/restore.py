@@ -30,6 +30,7 @@ class RestoreOptions:
     keep_databar: bool = True  # copy a detected SEM info bar through unchanged
     ensemble: bool = False  # average the 8 flips/rotations: 8 network passes for a little more quality
     value_range: tuple[float, float] | None = None  # intensities mapped to [0, 1]; None: automatic
+    strength: float = 1.0  # 0: the input unchanged, 1: the network's output; blended linearly in between
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -100,6 +101,8 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     tile = options.tile or auto_tile(height, width, device)
     if tile < 16:
         raise ValueError("tile size must be at least 16 pixels")
+    if not 0.0 <= options.strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {options.strength}")
     if max(height, width) > tile and not 0 <= options.overlap < tile // 2:
         raise ValueError(f"overlap must be between 0 and {tile // 2 - 1} for tile {tile}")
     batch = options.batch or (8 if device == "cuda" else 4)
@@ -130,6 +133,8 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
                 with torch.inference_mode(), autocast:
                     inp = torch.from_numpy(tiles[:, None]).to(device).contiguous(memory_format=channels_last)
                     restored = model(inp).float().cpu().numpy()[:, 0]
+                if options.strength != 1.0:
+                    restored = tiles + options.strength * (restored - tiles)
                 for (y, x), values in zip(chunk, restored):
                     target[y:y + grid.tile_h, x:x + grid.tile_w] += values * grid.weight(y, x)
                 done += len(chunk)

@@ -18,6 +18,7 @@ class DeblurSettings:
     current_slice_only: bool = False
     keep_databar: bool = True
     ensemble: bool = False  # average the 8 flips/rotations (8 network passes)
+    strength: float = 1.0  # 0: input unchanged .. 1: the network's full correction
 
 
 @dataclass

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from .config import pool_window
-from .degrade import degrade
+from .degrade import apply_degradation, degrade, kernel_radius, sample_degradation
 from .events import CheckpointSaved, TrainStep, Validated
 from .pairs import TrainingImage
 
-SYNTH_MARGIN = 16  # pixels degraded around a sharp-only crop and trimmed, to avoid edge effects
+MAX_SYNTH_MARGIN = 64  # sharp-only crops are degraded with up to this much context, then trimmed
 VAL_SIZE = 512  # validation uses the central VAL_SIZE^2 of each validation image's valid area
 
 
@@ -33,6 +33,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     checkpoint_dir: str | None = None  # None: the per-user data directory
     synthetic_strength: float = 1.0
+    real_fraction: float = 0.25  # share of each batch drawn from real pairs when sharp-only images are mixed in
 
 
 @dataclass
@@ -71,22 +72,41 @@ def check_training_data(train_set: list[TrainingImage], crop: int) -> None:
 
 def sample_batch(images: list[TrainingImage], config: TrainConfig, rng: np.random.Generator):
     """Random crops (real pairs from registered valid regions; sharp-only ones degraded on the
-    fly), with flips and 90-degree rotations. Returns (inputs, targets) as N x 1 x C x C."""
+    fly), with flips and 90-degree rotations. Returns (inputs, targets) as N x 1 x C x C.
+
+    When both kinds are present, round(batch * real_fraction) crops come from real pairs, so a
+    few real pairs are not drowned by many sharp-only images.
+    """
+    real = [image for image in images if image.blurry is not None]
+    synthetic = [image for image in images if image.blurry is None]
+    n_real = round(config.batch * config.real_fraction) if real and synthetic else (config.batch if real else 0)
     inputs, targets = [], []
-    for _ in range(config.batch):
-        image = images[rng.integers(len(images))]
-        if image.blurry is None:
-            sharp = _random_crop(image, config.crop + 2 * SYNTH_MARGIN, rng)[0]
-            blurry = degrade(sharp, rng, config.synthetic_strength)
-            inner = slice(SYNTH_MARGIN, SYNTH_MARGIN + config.crop)
-            pair = (blurry[inner, inner], sharp[inner, inner])
-        else:
-            pair = _random_crop(image, config.crop, rng)[::-1]
+    for index in range(config.batch):
+        pool = real if index < n_real else synthetic
+        image = pool[rng.integers(len(pool))]
+        pair = _real_crop(image, config.crop, rng) if image.blurry is not None else _synthetic_crop(image, config, rng)
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         blurry, sharp = (np.rot90(p[:, ::-1] if flip else p, k) for p in pair)
         inputs.append(blurry)
         targets.append(sharp)
     return np.stack(inputs)[:, None].astype(np.float32), np.stack(targets)[:, None].astype(np.float32)
+
+
+def _real_crop(image: TrainingImage, crop: int, rng: np.random.Generator):
+    sharp, blurry = _random_crop(image, crop, rng)
+    return blurry, sharp
+
+
+def _synthetic_crop(image: TrainingImage, config: TrainConfig, rng: np.random.Generator):
+    """A degraded crop, blurred with enough surrounding context that its edges are real."""
+    degradation = sample_degradation(rng, config.synthetic_strength)
+    top, bottom, left, right = image.valid_box
+    room = (min(bottom - top, right - left) - config.crop) // 2
+    margin = max(0, min(kernel_radius(degradation), MAX_SYNTH_MARGIN, room))
+    sharp = _random_crop(image, config.crop + 2 * margin, rng)[0]
+    blurry = apply_degradation(sharp, degradation, rng)
+    inner = slice(margin, margin + config.crop)
+    return blurry[inner, inner], sharp[inner, inner]
 
 
 def _random_crop(image: TrainingImage, size: int, rng: np.random.Generator):

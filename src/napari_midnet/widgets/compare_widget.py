@@ -107,8 +107,9 @@ class CompareWidget(QWidget):
             for column, value in enumerate(values):
                 text = value if isinstance(value, str) else ("–" if value is None else f"{value:.3f}")
                 self.table.setItem(row, column, QTableWidgetItem(text))
-        self.alignment.setText(f"Reference alignment: {readout.alignment}" if readout.alignment else
-                               "Pick a sharp reference layer for PSNR/SSIM.")
+        alignment = (f"Reference alignment: {readout.alignment}" if readout.alignment else
+                     "Pick a sharp reference layer for PSNR/SSIM.")
+        self.alignment.setText(f"Note: {readout.notice}.\n{alignment}" if readout.notice else alignment)
 
     def set_side_by_side(self, on: bool) -> None:
         """Grid mode with just source and result (one shared camera), or back to before.

@@ -7,7 +7,7 @@ from dataclasses import replace
 from napari.layers import Image
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSlider,
     QSpinBox,
     QWidget,
 )
@@ -70,6 +71,13 @@ class DeblurWidget(QWidget):
         self.ensemble_check = QCheckBox("average 8 flips/rotations (about 5x slower, a little better)")
         self.ensemble_check.setChecked(settings.ensemble)
         self.ensemble_check.toggled.connect(lambda on: self._set(ensemble=on))
+        self.strength_slider = QSlider(Qt.Orientation.Horizontal)
+        self.strength_slider.setRange(0, 100)
+        self.strength_slider.setValue(round(100 * settings.strength))
+        self.strength_slider.setToolTip("How much of the network's correction to apply: 0 leaves the image as it is")
+        self.strength_label = QLabel("")
+        self.strength_slider.valueChanged.connect(self._on_strength)
+        self._on_strength(self.strength_slider.value())
         self.deblur_button = QPushButton("Deblur")
         self.deblur_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel")
@@ -81,6 +89,9 @@ class DeblurWidget(QWidget):
         device_row = QHBoxLayout()
         device_row.addWidget(self.device_combo)
         device_row.addWidget(self.device_label)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength_slider)
+        strength_row.addWidget(self.strength_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.deblur_button)
         buttons.addWidget(self.cancel_button)
@@ -91,6 +102,7 @@ class DeblurWidget(QWidget):
         form.addRow("Tile", self.tile_spin)
         form.addRow("Overlap", self.overlap_spin)
         form.addRow("Stacks", self.stack_combo)
+        form.addRow("Strength", strength_row)
         form.addRow(self.databar_check)
         form.addRow(self.ensemble_check)
         form.addRow(buttons)
@@ -103,6 +115,10 @@ class DeblurWidget(QWidget):
     def _set(self, **changes) -> None:
         for key, value in changes.items():
             setattr(self.settings, key, value)
+
+    def _on_strength(self, percent: int) -> None:
+        self._set(strength=percent / 100)
+        self.strength_label.setText(f"{percent} %")
 
     def refresh_models(self) -> None:
         self.model_combo.blockSignals(True)
