@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch", type=int, default=8)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--real-fraction", type=float, default=0.25,
-                       help="share of each batch taken from real pairs when sharp-only images are mixed in (default 0.25)")
+                       help="share of each batch from real pairs when sharp-only images are mixed in (default 0.25)")
     train.add_argument("--val", nargs="+", default=None, metavar="NAME", help="image names held out for validation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: per-user data folder)")

@@ -61,7 +61,8 @@ def train(args) -> int:
     if not 0.0 <= args.real_fraction <= 1.0:
         raise CliError("--real-fraction must be between 0 and 1")
     config = TrainConfig(iterations=args.iterations, crop=args.crop, batch=args.batch, lr=args.lr,
-                         seed=args.seed, real_fraction=args.real_fraction, checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
+                         seed=args.seed, real_fraction=args.real_fraction,
+                         checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
     device = pick_device(args.device)
     print(f"training {base} on {len(train_set)} images ({', '.join(i.name for i in train_set)}), "
           f"validating on {', '.join(i.name for i in val_set) or 'nothing'}, device {device}", file=sys.stderr)
