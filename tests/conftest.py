@@ -70,3 +70,15 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    """A tiny trained-looking model saved as a weights file, as a user would pass with --model."""
+    from napari_midnet.model import ModelConfig, build_model
+    from napari_midnet.weights import save_weights
+
+    path = tmp_path / "tiny.safetensors"
+    save_weights(perturb(build_model(ModelConfig(width=8, enc_blocks=(1, 1), dec_blocks=(1, 1)))), path,
+                 {"trained": True})
+    return path

@@ -9,26 +9,13 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_midnet.model import build_model
-from napari_midnet.weights import save_weights
-
-from .conftest import perturb, sem_like
+from .conftest import sem_like
 
 
 def cli(*args, cwd=None):
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     return subprocess.run([sys.executable, "-m", "napari_midnet", *map(str, args)], capture_output=True,
                           text=True, env=env, cwd=cwd, timeout=300)
-
-
-@pytest.fixture
-def weights(tmp_path):
-    from napari_midnet.model import ModelConfig
-
-    path = tmp_path / "tiny.safetensors"
-    save_weights(perturb(build_model(ModelConfig(width=8, enc_blocks=(1, 1), dec_blocks=(1, 1)))), path,
-                 {"trained": True})
-    return path
 
 
 def test_info_json_lists_presets_with_parameters():

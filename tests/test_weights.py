@@ -1,7 +1,9 @@
 import json
 
+import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from napari_midnet.model import MIDNet, ModelConfig, build_model
 from napari_midnet.weights import WeightsError, load_model, save_weights, tensors_sha256
@@ -87,8 +89,10 @@ def test_legacy_pt_loads_only_tensors(tmp_path):
 
 def test_legacy_pickle_with_code_is_refused(tmp_path):
     torch.save({"model": MIDNet}, tmp_path / "code.pt")  # a class: not loadable with weights_only
-    with pytest.raises(WeightsError, match="cannot be read as PyTorch weights"):
+    with pytest.raises(WeightsError, match="never unpickles") as refused:
         load_model(tmp_path / "code.pt")
+    message = str(refused.value)  # our sentence, not torch's multi-line hint with ANSI codes
+    assert "\x1b" not in message and "weights_only" not in message and "\n" not in message
 
 
 def test_untrained_preset_says_so():
@@ -109,3 +113,32 @@ def test_atomic_outputs_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     save_weights(build_model("midnet-s"), tmp_path / "w.safetensors")
     assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_shipped_tensors_without_their_card_are_the_same_trained_model(tmp_path):
+    from safetensors.torch import save_file
+
+    from napari_midnet.config import DEFAULT_MODEL
+    from napari_midnet.restore import RestoreOptions, restore
+    from napari_midnet.weights import bundled_weights
+
+    from .conftest import drain, sem_like
+
+    with safe_open(str(bundled_weights(DEFAULT_MODEL)), framework="pt") as handle:
+        save_file({key: handle.get_tensor(key) for key in handle.keys()}, str(tmp_path / "bare.safetensors"))
+    bare, shipped = load_model(tmp_path / "bare.safetensors"), load_model(DEFAULT_MODEL)
+    assert bare.trained and bare.sha256 == shipped.sha256
+    image = sem_like((96, 96))
+    options = RestoreOptions(value_range=(0, 1), float32=True)
+    outputs = [drain(restore(image, loaded.model, options))[1] for loaded in (bare, shipped)]
+    assert np.array_equal(*outputs)
+
+
+def test_other_weights_without_a_card_are_not_called_untrained(tmp_path, weights):
+    from safetensors.torch import save_file
+
+    with safe_open(str(weights), framework="pt") as handle:
+        save_file({key: handle.get_tensor(key) for key in handle.keys()}, str(tmp_path / "bare.safetensors"))
+    loaded = load_model(tmp_path / "bare.safetensors")
+    assert loaded.trained and loaded.card == {}
+

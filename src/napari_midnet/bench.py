@@ -13,6 +13,8 @@ import time
 import numpy as np
 
 OVERLAP = 64
+QUICK = {"presets": ["midnet-s"], "tiles": [256], "size": 512, "big": 0}  # under a minute on 2 CPU cores
+FULL = {"presets": ["midnet-s", "midnet"], "tiles": [256, 512], "size": 1024, "big": 8192}  # 15+ minutes
 
 
 def test_image(size: int) -> np.ndarray:
@@ -84,6 +86,7 @@ def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device:
             print(f"{preset:<9} {tile:>5} {row['mpix_s']:>7.3f} {row['deblur_s']:>9.2f} {row['forward_s']:>10.2f} "
                   f"{row['deblur_s'] / row['forward_s']:>6.2f} {row['peak_rss_mb']:>12.0f}", flush=True)
     if big:
+        print(f"{DEFAULT_MODEL} on a {big}x{big} uint16 image (peak memory; minutes on a CPU)…", flush=True)
         row = _in_child(DEFAULT_MODEL, 256, big, device, bare=False)
         print(f"{DEFAULT_MODEL} on a {big}x{big} uint16 image: {row['deblur_s']:.1f} s, "
               f"{row['mpix_s']:.3f} Mpix/s, peak RSS {row['peak_rss_mb']:.0f} MB")

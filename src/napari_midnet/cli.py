@@ -18,74 +18,106 @@ class CliError(Exception):
     """A user error: printed as one line, exit status 1, no traceback."""
 
 
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+PAIRS_LAYOUT = """A pairs folder holds blurry/NAME.ext and sharp/NAME.ext (same NAME, any of .tif .png .jpg);
+pairs are aligned automatically (a refocused re-acquisition is shifted and slightly scaled)."""
+EXAMPLES = {
+    "deblur": "example: napari-midnet deblur raw/ -o deblurred --skip-existing",
+    "train": "example: napari-midnet train --pairs my_pairs --iterations 400 --out tuned.safetensors\n\n"
+             + PAIRS_LAYOUT,
+    "evaluate": "example: napari-midnet evaluate --pairs my_pairs --wiener\n\n" + PAIRS_LAYOUT,
+    "bench": "example: napari-midnet bench            (about a minute)\n"
+             "         napari-midnet bench --full     (both models, two tiles, an 8192^2 image: 15+ minutes)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="napari-midnet", description="Deblur SEM images with MIDNet.")
     parser.add_argument("--version", action="version", version=f"napari-midnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    deblur = commands.add_parser("deblur", help="deblur image files or folders")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
+                                   formatter_class=HelpFormatter)
+
+    deblur = command("deblur", "deblur image files or folders into OUTDIR/<name>.tif")
     deblur.add_argument("inputs", nargs="*", metavar="INPUT", help="image files (TIFF, PNG, JPEG) or folders")
     deblur.add_argument("--sample", action="store_true", help="also deblur the bundled blurry SEM sample")
-    deblur.add_argument("-o", "--outdir", required=True, type=Path)
+    deblur.add_argument("-o", "--outdir", required=True, type=Path, help="output folder (created if missing)")
     _add_model_options(deblur)
-    deblur.add_argument("--tile", type=int, help="tile size in pixels (default: automatic)")
-    deblur.add_argument("--overlap", type=int, default=64)
+    deblur.add_argument("--tile", type=int, help="tile size in pixels (default: automatic, 256 on CPU)")
+    deblur.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles")
+    deblur.add_argument("--strength", type=float, default=1.0,
+                        help="0-1: how much of the correction to apply (0 leaves the input)")
     deblur.add_argument("--float32", action="store_true", help="write float32 instead of the input dtype")
-    deblur.add_argument("--overwrite", action="store_true")
+    existing = deblur.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    existing.add_argument("--skip-existing", action="store_true", help="keep outputs that exist, deblur the rest")
     deblur.add_argument("--include-databar", action="store_true", help="also process the SEM info bar")
     deblur.add_argument("--ensemble", action="store_true",
                         help="average the 8 flips/rotations of each image: about 5x the time, a little more quality")
-    deblur.add_argument("--strength", type=float, default=1.0,
-                        help="0-1: how much of the correction to apply (0 leaves the input, default 1)")
     deblur.add_argument("--suffix", default="", help="appended to output names, e.g. _deblurred")
 
-    info = commands.add_parser("info", help="version, device and presets")
+    info = command("info", "version, device, presets and which weights ship")
     info.add_argument("--json", action="store_true")
 
-    bench = commands.add_parser("bench", help="throughput and memory on this machine")
-    bench.add_argument("--presets", nargs="+", default=["midnet-s", "midnet"])
-    bench.add_argument("--tiles", nargs="+", type=int, default=[256, 512])
-    bench.add_argument("--size", type=int, default=1024, help="benchmark image side")
-    bench.add_argument("--big", type=int, default=8192, help="side of the peak-memory image (0: skip)")
-    bench.add_argument("--device", default="auto")
+    bench = command("bench", "throughput and memory on this machine")
+    bench.add_argument("--full", action="store_true", help="the long run (defaults in the example below)")
+    bench.add_argument("--presets", nargs="+", help="default: midnet-s (--full: midnet-s midnet)")
+    bench.add_argument("--tiles", nargs="+", type=int, help="default: 256 (--full: 256 512)")
+    bench.add_argument("--size", type=int, help="benchmark image side (default 512, --full 1024)")
+    bench.add_argument("--big", type=int, help="side of the peak-memory image, 0 skips it (default 0, --full 8192)")
+    bench.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
 
-    train = commands.add_parser("train", help="train or fine-tune on blurry/sharp pairs")
-    train.add_argument("--pairs", action="append", type=Path, default=[], metavar="DIR")
-    train.add_argument("--sharp-only", action="append", type=Path, default=[], metavar="DIR")
+    train = command("train", "train or fine-tune on blurry/sharp pairs and sharp-only images")
+    train.add_argument("--pairs", action="append", type=Path, default=[], metavar="DIR",
+                       help="a pairs folder (repeatable; layout below)")
+    train.add_argument("--sharp-only", action="append", type=Path, default=[], metavar="DIR",
+                       help="a folder of sharp images, blurred by the SEM simulator (repeatable)")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--preset", help="start from a fresh network of this preset")
-    source.add_argument("--init", help="start from these weights (preset name or file)")
+    source.add_argument("--init", help="start from these weights, a preset name or file (default: the default model)")
     train.add_argument("--iterations", type=int, default=2000)
-    train.add_argument("--crop", type=int, default=128)
+    train.add_argument("--crop", type=int, default=128, help="training crop side in pixels")
     train.add_argument("--batch", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
     train.add_argument("--real-fraction", type=float, default=0.25,
-                       help="share of each batch from real pairs when sharp-only images are mixed in (default 0.25)")
-    train.add_argument("--val", nargs="+", default=None, metavar="NAME", help="image names held out for validation")
+                       help="share of each batch from real pairs when sharp-only images are mixed in")
+    train.add_argument("--val", nargs="+", default=None, metavar="NAME",
+                       help="image names held out for validation (default: the last name)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: per-user data folder)")
-    train.add_argument("--resume", type=Path, metavar="CKPT")
-    train.add_argument("--no-register", action="store_true")
+    train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: the per-user data folder)")
+    train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from this checkpoint")
+    train.add_argument("--no-register", action="store_true", help="the pairs are aligned already")
     train.add_argument("--max-minutes", type=float, help="stop cleanly (checkpoint, weights) after this long")
-    train.add_argument("--device", default="auto")
-    train.add_argument("--out", required=True, type=Path, metavar="FILE.safetensors")
+    train.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
+    train.add_argument("--out", required=True, type=Path, metavar="FILE.safetensors", help="where to save the model")
 
-    evaluate = commands.add_parser("evaluate", help="PSNR/SSIM of input and output on pairs")
-    evaluate.add_argument("--pairs", required=True, type=Path, metavar="DIR")
-    _add_model_options(evaluate, with_device=True)
-    evaluate.add_argument("--no-register", action="store_true")
+    evaluate = command("evaluate", "PSNR/SSIM of input and output against the sharp images of pairs")
+    evaluate.add_argument("--pairs", required=True, type=Path, metavar="DIR", help="a pairs folder (layout below)")
+    _add_model_options(evaluate)
+    evaluate.add_argument("--no-register", action="store_true", help="the pairs are aligned already")
     evaluate.add_argument("--wiener", action="store_true", help="also score the best Gaussian Wiener filter")
     evaluate.add_argument("--ensemble", action="store_true", help="score deblur --ensemble (8 flips/rotations)")
     evaluate.add_argument("--json", action="store_true")
     return parser
 
 
-def _add_model_options(parser: argparse.ArgumentParser, with_device: bool = True) -> None:
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default in its help (where it has a real one), epilogs kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, "", [], argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
     from .config import DEFAULT_MODEL
 
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"preset name or weights file (default {DEFAULT_MODEL})")
-    if with_device:
-        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="preset name or weights file")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
 
 
 def main(argv: list[str] | None = None) -> int:

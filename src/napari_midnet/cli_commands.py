@@ -7,7 +7,7 @@ import sys
 import time
 
 from . import __version__
-from .cli import CliError, elapsed_since, emit_json
+from .cli import EXIT_FAILURE, CliError, elapsed_since, emit_json
 from .progress import ProgressBar
 
 
@@ -21,6 +21,9 @@ def load_model_or_fail(spec: str):
     if not loaded.trained:
         print(f"napari-midnet: warning: model {loaded.name!r} is UNTRAINED (no trained weights ship "
               "for it); its output is not a real deblurring", file=sys.stderr)
+    elif not loaded.card:
+        print(f"napari-midnet: note: {loaded.name} has no model card, so how it was trained is unknown",
+              file=sys.stderr)
     return loaded
 
 
@@ -51,41 +54,68 @@ def _done(event) -> int:
 
 
 def deblur(args) -> int:
-    from .files import ImageReadError, collect_inputs, read_image, write_tiff
-    from .restore import RestoreOptions, restore
+    """Every output is planned and checked before any compute; a bad file is reported and the
+    batch goes on; the exit status is 1 if any file failed."""
+    from .files import check_writable_folder, collect_inputs, plan_outputs
+    from .restore import RestoreOptions
     from .samples import sample_paths
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
     if not inputs:
         raise CliError("no image files in the given inputs (give files or folders, or --sample)")
-    outputs = [args.outdir / f"{path.stem}{args.suffix}.tif" for path in inputs]
-    for source, target in zip(inputs, outputs):
-        if not source.exists():
-            raise CliError(f"input not found: {source}")
-        if target.exists() and not args.overwrite:
-            raise CliError(f"{target} exists (use --overwrite to replace it)")
-        if target.resolve() == source.resolve():
-            raise CliError(f"{target} would overwrite its input; choose another --outdir or --suffix")
+    if args.overwrite and args.skip_existing:
+        raise CliError("--overwrite and --skip-existing contradict each other; choose one")
+    if not 0.0 <= args.strength <= 1.0:
+        raise CliError(f"--strength must be between 0 and 1, got {args.strength}")
+    missing = [str(path) for path in inputs if not path.exists()]
+    if missing:
+        raise CliError(f"input not found: {', '.join(missing)}")
+    try:
+        outputs = plan_outputs(inputs, args.outdir, args.suffix)
+        check_writable_folder(args.outdir)
+    except (ValueError, OSError) as error:
+        raise CliError(str(error)) from None
+    existing = [target for target in outputs if target.exists()]
+    if existing and not (args.overwrite or args.skip_existing):
+        raise CliError(f"{len(existing)} output(s) exist already, e.g. {existing[0]}; "
+                       "use --overwrite to replace them or --skip-existing to keep them")
     loaded = load_model_or_fail(args.model)
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
                              float32=args.float32, keep_databar=not args.include_databar,
                              ensemble=args.ensemble, strength=args.strength)
-    if not 0.0 <= args.strength <= 1.0:
-        raise CliError(f"--strength must be between 0 and 1, got {args.strength}")
+    failed = []
     for source, target in zip(inputs, outputs):
-        start = time.monotonic()
+        if args.skip_existing and target.exists():
+            print(f"{source.name}: {target} exists, skipped")
+            continue
         try:
-            image = read_image(source)
-            restored = run_with_bar(restore(image, loaded.model, options), source.name)
-        except (ImageReadError, ValueError) as error:
-            raise CliError(str(error)) from None
-        write_tiff(target, restored, overwrite=args.overwrite)
-        readout = _sharpness_readout(image, restored)
-        print(f"{source.name} -> {target}  sharpness {readout.source_sharpness:.3f} -> "
-              f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {elapsed_since(start)}")
-        if readout.notice:
-            print(f"note: {source.name}: {readout.notice}", file=sys.stderr)
+            _deblur_file(source, target, loaded, options, args.overwrite)
+        except (ValueError, OSError) as error:  # ImageReadError is a ValueError
+            failed.append(source.name)
+            print(f"napari-midnet: error: {source.name}: {error}", file=sys.stderr)
+    if failed:
+        print(f"napari-midnet: {len(failed)} of {len(inputs)} images failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_FAILURE
     return 0
+
+
+def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
+    from .files import read_image, read_tiff_layout, write_tiff
+    from .restore import pick_device, restore
+
+    start = time.monotonic()
+    image = read_image(source)
+    restored = run_with_bar(restore(image, loaded.model, options), source.name)
+    provenance = {"version": __version__, "model": loaded.name, "weights_sha256": loaded.sha256,
+                  "tile": options.tile or "auto", "overlap": options.overlap, "strength": options.strength,
+                  "ensemble": options.ensemble, "databar_kept": options.keep_databar,
+                  "device": pick_device(options.device), "source": source.name}
+    write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source), provenance=provenance)
+    readout = _sharpness_readout(image, restored)
+    print(f"{source.name} -> {target}  sharpness {readout.source_sharpness:.3f} -> "
+          f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {elapsed_since(start)}")
+    if readout.notice:
+        print(f"note: {source.name}: {readout.notice}", file=sys.stderr)
 
 
 def _sharpness_readout(image, restored):
@@ -130,9 +160,14 @@ def info(args) -> int:
 
 
 def bench(args) -> int:
-    from .bench import run_bench
+    from .bench import FULL, QUICK, run_bench
 
-    run_bench(args.presets, args.tiles, args.size, args.big, args.device)
+    defaults = FULL if args.full else QUICK
+    try:
+        run_bench(args.presets or defaults["presets"], args.tiles or defaults["tiles"],
+                  args.size or defaults["size"], defaults["big"] if args.big is None else args.big, args.device)
+    except RuntimeError as error:
+        raise CliError(str(error)) from None
     return 0
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .reader import FEI_TAGS, TESCAN_TAG, ZEISS_TAG
 from .weights import atomic_path
+
+INSTRUMENT_TAGS = (*FEI_TAGS, ZEISS_TAG, TESCAN_TAG)
+IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -37,6 +44,22 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"cannot read {path.name} as an image ({type(error).__name__}: {error})") from None
 
 
+def plan_outputs(inputs: list[Path], outdir: Path, suffix: str = "") -> list[Path]:
+    """`outdir/<stem><suffix>.tif` for each input; refuses (ValueError) two inputs that would
+    share an output (instruments reuse file names per session) or an output that is its input."""
+    outputs = [outdir / f"{path.stem}{suffix}.tif" for path in inputs]
+    first_source: dict[Path, Path] = {}
+    for source, target in zip(inputs, outputs):
+        key = target.resolve()
+        if key == source.resolve():
+            raise ValueError(f"{target} would overwrite its input; choose another output folder or --suffix")
+        if key in first_source:
+            raise ValueError(f"{first_source[key]} and {source} would both be written to {target}; "
+                             "deblur them in separate runs or into separate output folders")
+        first_source[key] = source
+    return outputs
+
+
 def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
     """Expand folders into their image files (sorted); files are kept as given."""
     found: list[Path] = []
@@ -48,16 +71,72 @@ def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
     return found
 
 
+@dataclass
+class TiffLayout:
+    """What an output keeps of its input TIFF: instrument tags (raw), pixel size, axes."""
+
+    extratags: list = field(default_factory=list)  # (code, datatype, count, raw bytes, writeonce)
+    resolution: tuple | None = None
+    resolutionunit: int | None = None
+    axes: str | None = None
+    imagej: bool = False
+
+
+def read_tiff_layout(path: str | os.PathLike) -> TiffLayout | None:
+    """The first page's instrument tags and resolution and the series' axes; None for non-TIFFs."""
+    path = Path(path)
+    if path.suffix.lower() not in {".tif", ".tiff"}:
+        return None
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page, handle = tif.pages[0], tif.filehandle
+        layout = TiffLayout(axes=tif.series[0].axes, imagej=tif.is_imagej)
+        for code in INSTRUMENT_TAGS:
+            tag = page.tags.get(code)
+            if tag is not None:
+                handle.seek(tag.valueoffset)
+                layout.extratags.append((code, int(tag.dtype), tag.count, handle.read(tag.valuebytecount), True))
+        if 282 in page.tags and 283 in page.tags:
+            layout.resolution, layout.resolutionunit = page.resolution, int(page.resolutionunit)
+    return layout
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Create `folder` if needed and prove a file can be written there, before any compute."""
+    if folder.exists() and not folder.is_dir():
+        raise OSError(f"the output folder {folder} is an existing file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".napari-midnet-", suffix=".part"):
+            pass
+    except OSError as error:
+        raise OSError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
+
+
 def write_tiff(path: str | os.PathLike, image: np.ndarray, overwrite: bool = False,
-               metadata: dict | None = None) -> None:
-    """Write a TIFF through a temp file and rename, so a crash never leaves half an output."""
+               layout: TiffLayout | None = None, provenance: dict | None = None) -> None:
+    """Write a TIFF through a temp file and rename, so a crash never leaves half an output.
+
+    `layout` carries the input's instrument tags, pixel size and axes (an ImageJ hyperstack
+    stays one); `provenance` (model, weights, settings) goes into the image description.
+    """
     import tifffile
 
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    layout = layout or TiffLayout()
+    photometric = "rgb" if image.ndim == 3 and image.shape[-1] in (3, 4) else "minisblack"
+    options = {"photometric": photometric, "bigtiff": image.nbytes > 2**31, "extratags": layout.extratags}
+    if layout.resolution is not None:
+        options |= {"resolution": layout.resolution, "resolutionunit": layout.resolutionunit}
+    midnet = {"midnet": provenance} if provenance else {}
+    if layout.imagej and image.dtype in IMAGEJ_DTYPES and photometric == "minisblack":
+        options |= {"imagej": True, "metadata": {"axes": layout.axes, "Info": json.dumps(midnet)}}
+    else:
+        axes = {"axes": layout.axes} if layout.axes and len(layout.axes) == image.ndim else {}
+        options["metadata"] = axes | midnet
     with atomic_path(path) as tmp:
-        photometric = "rgb" if image.ndim == 3 and image.shape[-1] in (3, 4) else "minisblack"
-        tifffile.imwrite(tmp, image, photometric=photometric, metadata=metadata,
-                         bigtiff=image.nbytes > 2**31)
+        tifffile.imwrite(tmp, image, **options)

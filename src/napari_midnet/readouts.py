@@ -30,12 +30,19 @@ class Readout:
     alignment: str = ""  # estimated shift/scale, or why alignment failed
 
     @property
+    def uniform(self) -> bool:
+        """A flat source (one value): there is no structure to measure or deblur."""
+        return self.source_sharpness == 0
+
+    @property
     def sharpness_ratio(self) -> float:
-        return self.result_sharpness / self.source_sharpness if self.source_sharpness else float("nan")
+        return 1.0 if self.uniform else self.result_sharpness / self.source_sharpness
 
     @property
     def notice(self) -> str:
         """One sentence when the input already looked sharp, so little changed; else ''."""
+        if self.uniform:
+            return "the image is uniform (a single value): there is nothing to deblur"
         if not self.sharpness_ratio < ALREADY_SHARP_RATIO:
             return ""
         return (f"the input already looks sharp: deblurring changed its sharpness only "

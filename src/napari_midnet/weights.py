@@ -32,7 +32,9 @@ class LoadedModel:
 
     @property
     def trained(self) -> bool:
-        return bool(self.card.get("trained", False))
+        """False only where the card says so (a preset without shipped weights): a weights file
+        without a card was trained by someone, we just cannot say how."""
+        return bool(self.card.get("trained", True))
 
 
 def bundled_weights(preset: str) -> Path | None:
@@ -149,12 +151,28 @@ def _load_file(path: Path) -> LoadedModel:
         card = json.loads(metadata.get("card", "{}"))
     except json.JSONDecodeError:
         card = {}
+    sha = tensors_sha256(state)
+    card = card or _shipped_card(sha)  # the shipped tensors re-saved without their card: same model
     config = _config_from_card(card, state, path)
     model = _model_with_state(config, state, path)
     training = card.get("training")
     if isinstance(training, dict) and isinstance(training.get("crop"), int):
         model.set_pool_window(pool_window(training["crop"]))
-    return LoadedModel(model, path.stem, card, tensors_sha256(state))
+    return LoadedModel(model, path.stem, card, sha)
+
+
+def _shipped_card(sha: str) -> dict:
+    """The card of the shipped weights with these tensors, or {} (read from the file headers)."""
+    from safetensors import safe_open
+
+    for preset in PRESETS:
+        shipped = bundled_weights(preset)
+        if shipped is not None:
+            with safe_open(str(shipped), framework="pt") as handle:
+                card = json.loads((handle.metadata() or {}).get("card", "{}"))
+            if card.get("sha256") == sha:
+                return card
+    return {}
 
 
 def _check_safetensors_header(path: Path) -> None:
@@ -177,8 +195,10 @@ def _load_legacy(path: Path) -> LoadedModel:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad pickles
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise WeightsError(f"{path.name} cannot be read as PyTorch weights ({reason})") from None
+        if "weights only load failed" in str(error).lower():
+            raise WeightsError(f"{path.name} holds Python objects besides tensors, which napari-midnet never "
+                               "unpickles (it could run code); save its state_dict or a .safetensors file") from None
+        raise WeightsError(f"{path.name} cannot be read as PyTorch weights ({type(error).__name__})") from None
     for key in ("state_dict", "model", "params"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -196,12 +216,30 @@ def _config_from_card(card: dict, state: dict, path: Path) -> ModelConfig:
             return ModelConfig.from_dict(card["architecture"])
         except (TypeError, ValueError) as error:
             raise WeightsError(f"{path.name} has an invalid model card ({error})") from None
-    from .model import build_model
+    return _config_from_keys(state)
 
-    for preset in PRESETS.values():  # no card: the preset whose keys and shapes fit
-        if not _mismatches(build_model(preset.config).state_dict(), state):
-            return preset.config
-    return PRESETS["midnet"].config
+
+def _config_from_keys(state: dict) -> ModelConfig:
+    """The architecture a card-less state dict was saved from: width from the first conv, block
+    counts from the numbered keys (encoders.<level>.<block>...), gates from their presence."""
+    import re
+
+    def blocks(prefix: str) -> dict[int, int]:
+        found: dict[int, set] = {}
+        for key in state:
+            match = re.match(rf"{prefix}\.(\d+)\.(\d+)\.", key)
+            if match:
+                found.setdefault(int(match[1]), set()).add(int(match[2]))
+        return {level: len(numbers) for level, numbers in found.items()}
+
+    intro = state.get("intro.weight")
+    if intro is None:
+        return PRESETS["midnet"].config  # not ours at all: the shape check names what is wrong
+    encoders, decoders = blocks("encoders"), blocks("decoders")
+    middle = {int(m[1]) for key in state if (m := re.match(r"middle\.(\d+)\.", key))}
+    return ModelConfig(width=int(intro.shape[0]), enc_blocks=tuple(encoders[i] for i in sorted(encoders)),
+                       middle_blocks=len(middle), dec_blocks=tuple(decoders[i] for i in sorted(decoders)),
+                       attention_gates=any(key.startswith("gates.") for key in state))
 
 
 def _mismatches(expected: dict, state: dict) -> list[str]:

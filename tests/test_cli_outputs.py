@@ -1,0 +1,124 @@
+"""`deblur` loses nothing: outputs planned and checked before compute, a batch that survives a
+bad file, instrument metadata carried over, one clear sentence for every refusal."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_midnet.cli import main
+
+from .conftest import sem_like
+
+FEI_TEXT = b"[User]\r\nDate=04/17/2023\r\n[EScan]\r\nPixelWidth=1.5e-08\r\n\x00"
+
+
+def image(shape=(64, 80), seed=0):
+    return (sem_like(shape, seed=seed) * 255).astype(np.uint8)
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def test_two_inputs_with_one_output_name_are_refused_before_compute(tmp_path, weights, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "img.tif", image(seed=len(folder)))
+    code, _, err = run(capsys, "deblur", tmp_path / "a" / "img.tif", tmp_path / "b" / "img.tif",
+                       "-o", tmp_path / "out", "--model", weights, "--overwrite")
+    assert code == 1 and "would both be written to" in err
+    assert not (tmp_path / "out" / "img.tif").exists()
+
+
+def test_output_folder_problems_stop_the_run_before_compute(tmp_path, weights, capsys):
+    tifffile.imwrite(tmp_path / "a.tif", image())
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", blocker, "--model", weights)
+    assert code == 1 and "is an existing file" in err
+    code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", blocker / "sub", "--model", weights)
+    assert code == 1 and "cannot write to the output folder" in err
+
+
+def test_existing_outputs_are_refused_up_front_or_skipped(tmp_path, weights, capsys):
+    for name in ("a", "b"):
+        tifffile.imwrite(tmp_path / f"{name}.tif", image(seed=ord(name)))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.tif").write_bytes(b"earlier result")
+    code, _, err = run(capsys, "deblur", tmp_path / "a.tif", tmp_path / "b.tif", "-o", out, "--model", weights)
+    assert code == 1 and "exist already" in err and not (out / "b.tif").exists()
+    code, stdout, _ = run(capsys, "deblur", tmp_path / "a.tif", tmp_path / "b.tif", "-o", out, "--model", weights,
+                          "--skip-existing")
+    assert code == 0 and "skipped" in stdout
+    assert (out / "a.tif").read_bytes() == b"earlier result" and tifffile.imread(out / "b.tif").shape == (64, 80)
+
+
+@pytest.mark.slow
+def test_a_batch_goes_on_past_bad_files_and_exits_1(tmp_path, weights, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "broken.tif").write_text("not an image")
+    tifffile.imwrite(inputs / "narrow.tif", image((7, 3000)))
+    tifffile.imwrite(inputs / "good.tif", image())
+    code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "out", "--model", weights)
+    assert code == 1
+    assert "broken.tif" in err and "7 x 3000" not in err and "3000 x 7 pixels; MIDNet needs at least 32 x 32" in err
+    assert "2 of 3 images failed: broken.tif, narrow.tif" in err
+    assert tifffile.imread(tmp_path / "out" / "good.tif").shape == (64, 80)
+
+
+def test_tiny_and_flat_images_get_one_clear_sentence(tmp_path, weights, capsys):
+    tifffile.imwrite(tmp_path / "dot.tif", np.zeros((1, 1), np.uint16))
+    flat = np.full((64, 64), 1234, np.uint16)
+    tifffile.imwrite(tmp_path / "flat.tif", flat)
+    code, _, err = run(capsys, "deblur", tmp_path / "dot.tif", "-o", tmp_path / "out", "--model", weights)
+    assert code == 1 and "1 x 1 pixels; MIDNet needs at least 32 x 32" in err and "tile" not in err
+    code, stdout, err = run(capsys, "deblur", tmp_path / "flat.tif", "-o", tmp_path / "out", "--model", weights)
+    assert code == 0 and "nan" not in stdout + err and "uniform" in err
+    assert np.array_equal(tifffile.imread(tmp_path / "out" / "flat.tif"), flat)
+
+
+def test_outputs_keep_instrument_tags_pixel_size_axes_and_record_provenance(tmp_path, weights, capsys):
+    tifffile.imwrite(tmp_path / "fei.tif", image((64, 64)), resolution=(56.0, 56.0), resolutionunit=2,
+                     extratags=[(34682, 2, len(FEI_TEXT), FEI_TEXT, True)])
+    stack = np.stack([image((48, 48), seed=s) for s in range(6)]).reshape(2, 3, 48, 48).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "hyper.tif", stack, imagej=True, metadata={"axes": "TZYX"})
+    code, _, err = run(capsys, "deblur", tmp_path / "fei.tif", tmp_path / "hyper.tif", "-o", tmp_path / "out",
+                       "--model", weights, "--strength", "0.8")
+    assert code == 0, err
+    with tifffile.TiffFile(tmp_path / "out" / "fei.tif") as tif:
+        page = tif.pages[0]
+        assert page.tags[34682].value["User"]["Date"] == "04/17/2023"
+        assert page.resolution == (56.0, 56.0) and int(page.resolutionunit) == 2
+        provenance = json.loads(page.description)["midnet"]
+        assert provenance["weights_sha256"] and provenance["strength"] == 0.8 and provenance["source"] == "fei.tif"
+    with tifffile.TiffFile(tmp_path / "out" / "hyper.tif") as tif:
+        assert tif.series[0].axes == "TZYX" and tif.series[0].shape == (2, 3, 48, 48)
+        assert json.loads(tif.imagej_metadata["Info"])["midnet"]["model"] == "tiny"
+
+
+def test_devices_are_checked_by_the_parser(capsys):
+    for command in (["train", "--out", "m.safetensors"], ["bench"]):
+        with pytest.raises(SystemExit) as stop:
+            main([*command, "--device", "banana"])
+        assert stop.value.code == 2 and "invalid choice: 'banana'" in capsys.readouterr().err
+
+
+def test_help_gives_defaults_examples_and_the_pairs_layout(capsys):
+    for command, expected in (("deblur", "(default: 64)"), ("train", "blurry/NAME.ext"), ("bench", "--full")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert expected in text and "example:" in text and "(default: None)" not in text
+
+
+@pytest.mark.slow
+def test_default_bench_is_quick_and_says_what_it_measured(capsys):
+    code, stdout, _ = run(capsys, "bench")
+    assert code == 0 and "512x512" in stdout and "midnet-s" in stdout and "8192" not in stdout
