@@ -82,3 +82,25 @@ def weights(tmp_path):
     save_weights(perturb(build_model(ModelConfig(width=8, enc_blocks=(1, 1), dec_blocks=(1, 1)))), path,
                  {"trained": True})
     return path
+
+
+def tiny_base():
+    """A tiny real model wrapped as the registry holds models (what fine-tuning starts from)."""
+    import torch
+
+    from napari_midnet.model import MIDNet, ModelConfig
+    from napari_midnet.weights import LoadedModel
+
+    torch.manual_seed(0)
+    config = ModelConfig(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
+    return LoadedModel(MIDNet(config).eval(), "tiny", {"preset": "tiny", "trained": True}, "0" * 64)
+
+
+def blurred_pair(seed, shape=(160, 192), offset=(0.0, 0.0)):
+    """A microscope's own blur (sigma 1.5), re-acquired with a small shift, as uint8."""
+    from scipy.ndimage import gaussian_filter, shift
+
+    sharp = sem_like(shape, seed=seed)
+    blurry = gaussian_filter(sharp, 1.5) + np.random.default_rng(seed).normal(0, 0.01, shape)
+    moved = shift(sharp, offset, order=3, mode="reflect")
+    return (np.clip(blurry, 0, 1) * 255).astype(np.uint8), (np.clip(moved, 0, 1) * 255).astype(np.uint8)

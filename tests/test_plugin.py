@@ -161,3 +161,72 @@ def test_out_of_memory_suggests_a_smaller_tile(dock, notifications):
     _, widget = dock
     widget.deblur._on_error(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert any("smaller tile" in n for n in notifications)
+
+
+def small_image(viewer, name="img"):
+    from .conftest import sem_like
+
+    return viewer.add_image((sem_like((96, 96)) * 255).astype(np.uint8), name=name)
+
+
+def test_status_ends_on_done_and_the_chooser_stays_on_the_source(dock, qtbot):
+    viewer, widget = dock
+    small_image(viewer)
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: "img deblurred" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    assert widget.deblur.message.text().startswith("Done in")
+    assert viewer.layers.selection.active.name == "img deblurred"  # napari selects the new layer...
+    assert widget.deblur.layer_combo.currentText() == "img"  # ...a second click still deblurs the source
+
+
+def test_cancel_leaves_a_cancelled_status(dock, qtbot):
+    viewer, widget = dock
+    viewer.add_image(np.random.default_rng(0).integers(0, 255, (1024, 1024), dtype=np.uint8), name="big")
+    widget.deblur.tile_spin.setValue(64)
+    widget.deblur.overlap_spin.setValue(8)
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: widget.deblur.progress_bar.value() > 0, timeout=WAIT_MS)
+    click(qtbot, widget.deblur.cancel_button)
+    wait_idle(qtbot, widget)
+    qtbot.wait(200)  # let any late progress signal arrive: it must not overwrite the last word
+    assert widget.deblur.message.text() == "Cancelled; no layer was added."
+
+
+def test_an_untrained_preset_is_flagged_before_and_after_running(dock, qtbot, notifications):
+    viewer, widget = dock
+    small_image(viewer)
+    assert not widget.deblur.model_note.isVisible() or not widget.deblur.model_note.text()
+    widget.deblur.select_model("nafnet")
+    assert "UNTRAINED" in widget.deblur.model_note.text()
+    click(qtbot, widget.deblur.deblur_button)
+    assert any("UNTRAINED" in n for n in notifications)
+    qtbot.waitUntil(lambda: "img deblurred" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    assert "UNTRAINED" in widget.deblur.message.text() and "UNTRAINED" in widget.deblur.model_note.text()
+
+
+def test_compare_forgets_deleted_layers(dock, qtbot):
+    viewer, widget = dock
+    small_image(viewer)
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: widget.compare.readout is not None, timeout=WAIT_MS)
+    assert widget.compare.table.item(0, 0) is not None
+    viewer.layers.remove("img deblurred")
+    assert widget.compare.readout is None and widget.compare.table.item(0, 0) is None
+    assert not widget.compare.compare_button.isEnabled() and "deleted" in widget.compare.alignment.text()
+
+
+def test_closing_the_dock_with_its_x_stops_its_jobs(dock, qtbot):
+    from qtpy.QtCore import QThreadPool
+
+    viewer, widget = dock
+    viewer.add_image(np.random.default_rng(0).integers(0, 255, (1024, 1024), dtype=np.uint8), name="big")
+    widget.deblur.tile_spin.setValue(64)
+    widget.deblur.overlap_spin.setValue(8)
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: widget.deblur.progress_bar.value() > 0, timeout=WAIT_MS)
+    viewer.window.remove_dock_widget(widget)  # what the dock's x does (destroyOnClose)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    qtbot.wait(200)
+    assert "big deblurred" not in viewer.layers

@@ -57,6 +57,12 @@ class FinetuneOutcome:
     result: TrainResult
     card: dict = field(default_factory=dict)
 
+    @property
+    def improved(self) -> bool:
+        """Validation PSNR went up (or there was nothing to validate): safe to make it the active model."""
+        metrics = self.card.get("metrics")
+        return metrics is None or metrics["after"]["psnr"] > metrics["before"]["psnr"]
+
 
 def folder_sources(folder: str | Path) -> list[TrainingSource]:
     """Pairs from a `blurry/` + `sharp/` folder, read but not yet aligned."""

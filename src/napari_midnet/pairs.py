@@ -71,10 +71,28 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool =
         if blurry.shape != sharp.shape:
             raise PairError(f"{name}: blurry {blurry.shape} and sharp {sharp.shape} differ in size; "
                             "register the pair instead of --no-register")
+        correlation = field_correlation(blurry_f[:rows], sharp_f[:rows])
+        if correlation < SAME_FIELD_CORRELATION:
+            raise PairError(f"{name}: blurry and sharp do not show the same field where they lie (correlation "
+                            f"{correlation:.2f}); align the pair, or check that both images are of one field")
         registration, aligned = None, sharp_f
         mask = np.ones(blurry.shape, dtype=bool)
     mask[rows:] = False
     return TrainingImage(name, aligned, blurry_f, mask, registration)
+
+
+SAME_FIELD_CORRELATION = 0.5  # aligned pairs of one field: 0.9+ after smoothing; unrelated fields: about 0
+
+
+def field_correlation(blurry: np.ndarray, sharp: np.ndarray) -> float:
+    """Pearson correlation of the two images smoothed alike (sigma 4 px), so blur and noise do
+    not lower it: an unaligned pair's sanity check."""
+    from scipy.ndimage import gaussian_filter
+
+    a, b = (gaussian_filter(image.astype(np.float64), 4.0).ravel() for image in (blurry, sharp))
+    a, b = a - a.mean(), b - b.mean()
+    norm = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
 def _bar_or_height(image: np.ndarray) -> int:

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from .config import PRESETS
-from .weights import LoadedModel, load_model
+from .weights import LoadedModel, bundled_weights, load_model
 
 
 class ModelRegistry:
@@ -19,6 +19,13 @@ class ModelRegistry:
 
     def names(self) -> list[str]:
         return list(self._sources)
+
+    def untrained(self, name: str) -> bool:
+        """True for a preset that ships no weights; answered without loading (no torch import)."""
+        source = self._sources.get(name)
+        if isinstance(source, LoadedModel):
+            return not source.trained
+        return source in PRESETS and bundled_weights(source) is None
 
     def add_file(self, path: str | Path) -> str:
         """Validate and register a weights file (raises WeightsError); returns its name."""

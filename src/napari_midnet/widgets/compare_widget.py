@@ -28,6 +28,7 @@ class CompareWidget(QWidget):
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self._measure)
         viewer.dims.events.current_step.connect(self.update_readouts)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
 
         self.compare_button = QPushButton("Compare side by side")
         self.compare_button.setCheckable(True)
@@ -53,19 +54,35 @@ class CompareWidget(QWidget):
     def disconnect_viewer(self) -> None:
         self.reference_combo.disconnect_viewer()
         self.viewer.dims.events.current_step.disconnect(self.update_readouts)
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self._debounce.stop()
         self._watch(False)
 
-    def set_pair(self, source, result) -> None:
+    def set_pair(self, source: str, result: str) -> None:
         """Called when a deblurred layer appears: compare it with its source from now on."""
         if self.compare_button.isChecked():
             self.compare_button.setChecked(False)
         self._watch(False)
-        self.source, self.result = source, result
+        self.source, self.result = self.viewer.layers[source], self.viewer.layers[result]
         self._watch(True)
         self.compare_button.setEnabled(True)
         self.compare_button.setToolTip("Show source and result side by side (napari grid, linked camera)")
         self.update_readouts()
+
+    def _on_layer_removed(self, event) -> None:
+        """Source or result deleted: their numbers no longer describe anything on screen. By name:
+        napari hands plugins proxies of layers, a new one per access, so identity never matches."""
+        if self.source is None or event.value.name not in (self.source.name, self.result.name):
+            return
+        if self.compare_button.isChecked():
+            self.compare_button.setChecked(False)
+        self._watch(False)
+        self.source = self.result = self.readout = None
+        self._generation += 1  # a measurement still on its way is dropped
+        self.table.clearContents()
+        self.compare_button.setEnabled(False)
+        self.compare_button.setToolTip("Deblur an image first")
+        self.alignment.setText(f"'{event.value.name}' was deleted; deblur an image to compare again.")
 
     def _watch(self, on: bool) -> None:
         for layer in (self.source, self.result):

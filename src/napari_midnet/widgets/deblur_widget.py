@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from napari.layers import Image
 from napari.utils import progress
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -31,10 +31,11 @@ from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
 ALL_SLICES, CURRENT_SLICE = "all slices", "current slice only"
+UNTRAINED_NOTE = "UNTRAINED: no trained weights ship for this preset; its output is not a real deblurring."
 
 
 class DeblurWidget(QWidget):
-    deblurred = Signal(object, object)  # source layer, result layer
+    deblurred = Signal(str, str)  # source and result layer names
     status_changed = Signal()
 
     def __init__(self, viewer, settings: DeblurSettings, status: RunStatus, registry: ModelRegistry,
@@ -44,11 +45,16 @@ class DeblurWidget(QWidget):
         self.workers = workers
         self.worker = None
         self._progress = None
+        self._final_message = ""  # shown when the run ends
 
         self.layer_combo = ImageLayerCombo(viewer)
+        self.model_note = QLabel("")
+        self.model_note.setWordWrap(True)
+        self.model_note.setStyleSheet("color: #e0a030")
         self.model_combo = QComboBox()
         self.refresh_models()
         self.model_combo.activated.connect(self._on_model_chosen)
+        self.model_combo.currentTextChanged.connect(self._show_model_note)
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
         self.device_combo.currentTextChanged.connect(self._on_device)
@@ -98,6 +104,7 @@ class DeblurWidget(QWidget):
         form = QFormLayout(self)
         form.addRow("Image", self.layer_combo)
         form.addRow("Model", self.model_combo)
+        form.addRow(self.model_note)
         form.addRow("Device", device_row)
         form.addRow("Tile", self.tile_spin)
         form.addRow("Overlap", self.overlap_spin)
@@ -126,6 +133,13 @@ class DeblurWidget(QWidget):
         self.model_combo.addItems(self.registry.names() + [LOAD_WEIGHTS])
         self.model_combo.setCurrentText(self.settings.model)
         self.model_combo.blockSignals(False)
+        self._show_model_note()
+
+    def _show_model_note(self, *_) -> None:
+        name = self.model_combo.currentText()
+        untrained = self.registry.untrained(self.settings.model if name == LOAD_WEIGHTS else name)
+        self.model_note.setText(UNTRAINED_NOTE if untrained else "")
+        self.model_note.setVisible(untrained)
 
     def select_model(self, name: str) -> None:
         self.settings.model = name
@@ -188,6 +202,8 @@ class DeblurWidget(QWidget):
             index = current_index(layer, self.viewer)
             data = data[index]
         settings = replace(self.settings)
+        if self.registry.untrained(settings.model):
+            show_warning(f"{settings.model} is {UNTRAINED_NOTE}")
         self.status.task = "deblur"
         self.status_changed.emit()
         self.progress_bar.setValue(0)
@@ -202,14 +218,18 @@ class DeblurWidget(QWidget):
             self.message.setText("Cancelling…")
 
     def _on_progress(self, event) -> None:
-        total = event.tiles * event.slices
-        if self._progress is None:
-            self._progress = progress(total=total, desc="MIDNet deblur")
-        done = event.slice * event.tiles + event.tile
-        self._progress.update(done - self._progress.n)
+        if self.worker is None:  # a progress signal delivered after the run ended
+            return
         self.progress_bar.setValue(int(100 * event.fraction))
         slices = f", slice {event.slice + 1} of {event.slices}" if event.slices > 1 else ""
         self.message.setText(f"Tile {event.tile} of {event.tiles}{slices}")
+        # napari's progress processes Qt events, so the run may end (and _on_finished run) in
+        # here: it goes last, and is closed if the run is over when it returns.
+        if self._progress is None:
+            self._progress = progress(total=event.tiles * event.slices, desc="MIDNet deblur")
+        self._progress.update(event.slice * event.tiles + event.tile - self._progress.n)
+        if self.worker is None:
+            self._close_progress()
 
     def _on_done(self, source: Image, index: tuple, outcome) -> None:
         if outcome is None or (self.worker is not None and self.worker.abort_requested):
@@ -225,10 +245,11 @@ class DeblurWidget(QWidget):
         result = self.viewer.add_image(outcome.data, **kwargs)
         if source in self.viewer.layers:
             self.viewer.layers.move(self.viewer.layers.index(result), self.viewer.layers.index(source) + 1)
-        untrained = "" if outcome.provenance["trained"] else " (UNTRAINED model: not a real deblurring)"
-        self.message.setText(f"Done in {outcome.provenance['seconds']:.1f} s on {outcome.provenance['device']}"
-                             f"{untrained}.")
-        self.deblurred.emit(source, result)
+            self.layer_combo.setCurrentText(source.name)  # a second click deblurs the source again, not the result
+        untrained = "" if outcome.provenance["trained"] else " UNTRAINED model: not a real deblurring."
+        self._final_message = (f"Done in {outcome.provenance['seconds']:.1f} s on {outcome.provenance['device']}."
+                               f"{untrained}")
+        self.deblurred.emit(source.name, result.name)
 
     def _on_error(self, error: Exception) -> None:
         text = str(error)
@@ -236,16 +257,22 @@ class DeblurWidget(QWidget):
             show_error("Out of memory while deblurring: choose a smaller tile size and try again.")
         else:
             show_error(f"Deblur failed: {text}")
-        self.message.setText(f"Failed: {text}")
+        self._final_message = f"Failed: {text}"
 
     def _on_finished(self) -> None:
+        """The last word on a run: progress messages may not outlive it."""
         if self.worker is not None and self.worker.abort_requested:
             show_info("Deblur cancelled; no layer was added.")
-            self.message.setText("Cancelled.")
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+            self._final_message = "Cancelled; no layer was added."
+        self.message.setText(self._final_message)
+        self._final_message = ""
+        self._close_progress()
         self.worker = None
         self.status.task = None
         self.status_changed.emit()
+
+    def _close_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
 

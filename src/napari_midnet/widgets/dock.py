@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QApplication, QGroupBox, QScrollArea, QVBoxLayout, QWidget
 
 from ..registry import ModelRegistry
@@ -18,6 +19,7 @@ class MidnetDock(QScrollArea):
         self.viewer = napari_viewer
         self.settings, self.status, self.registry = DeblurSettings(), RunStatus(), ModelRegistry()
         self.workers = WorkerTracker()
+        self._shut_down = False
         self.deblur = DeblurWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
         self.compare = CompareWidget(napari_viewer, self.workers)
         self.finetune = FinetuneWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
@@ -49,8 +51,18 @@ class MidnetDock(QScrollArea):
         self.shutdown()
         super().closeEvent(event)
 
+    def event(self, event) -> bool:
+        """napari's dock x only takes the widget out of its dock (parent None), it does not
+        close or delete it: that is when running jobs must stop, not stay on invisibly."""
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.shutdown()
+        return super().event(event)
+
     def shutdown(self) -> None:
-        """Stop every worker and let go of the viewer's events."""
+        """Stop every worker (training writes its checkpoint) and let go of the viewer's events."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.workers.stop_all()
         self.deblur.layer_combo.disconnect_viewer()
         self.compare.disconnect_viewer()

@@ -53,6 +53,8 @@ class FinetuneWidget(QWidget):
 
         self.blurry_combo = ImageLayerCombo(viewer, follow_active=False)
         self.sharp_combo = ImageLayerCombo(viewer, follow_active=False)
+        self.blurry_combo.currentTextChanged.connect(self._keep_pair_distinct)
+        viewer.layers.events.inserted.connect(self._keep_pair_distinct)
         self.entry_list = QListWidget()
         self.entry_list.setMaximumHeight(90)
         add_pair, add_sharp = QPushButton("Add pair"), QPushButton("Add sharp-only")
@@ -143,6 +145,18 @@ class FinetuneWidget(QWidget):
     def disconnect_viewer(self) -> None:
         self.blurry_combo.disconnect_viewer()
         self.sharp_combo.disconnect_viewer()
+        self.viewer.layers.events.inserted.disconnect(self._keep_pair_distinct)
+
+    def _keep_pair_distinct(self, *_) -> None:
+        """Blurry and Sharp never start on the same layer: Sharp moves to another one, preferring
+        a name that says sharp."""
+        blurry = self.blurry_combo.currentText()
+        if self.sharp_combo.currentText() != blurry:
+            return
+        others = [self.sharp_combo.itemText(i) for i in range(self.sharp_combo.count())
+                  if self.sharp_combo.itemText(i) != blurry]
+        if others:
+            self.sharp_combo.setCurrentText(next((n for n in others if "sharp" in n.lower()), others[0]))
 
     # --- training data ------------------------------------------------------------------------
     def add_pair(self) -> None:
@@ -289,6 +303,11 @@ class FinetuneWidget(QWidget):
         metrics = outcome.card.get("metrics")
         gain = (f" Validation PSNR {metrics['before']['psnr']:.2f} → {metrics['after']['psnr']:.2f} dB,"
                 f" SSIM {metrics['before']['ssim']:.3f} → {metrics['after']['ssim']:.3f}.") if metrics else ""
+        if not outcome.improved:
+            self.message.setText(f"Fine-tuned model '{name}' validates worse than its base, so Deblur keeps "
+                                 f"{self.deblur_settings.model}; pick '{name}' under Model to use it anyway.{gain}")
+            show_warning(f"Fine-tuning made validation worse; '{name}' was not selected for Deblur.")
+            return
         self.message.setText(f"Fine-tuned model '{name}' is now the active model.{gain}")
         show_info(f"Fine-tuning finished: '{name}' is selected for Deblur.")
         self.model_ready.emit(name)

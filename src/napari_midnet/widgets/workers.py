@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
-from napari.qt.threading import create_worker
+from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QThreadPool
+
+
+class ClosingGeneratorWorker(GeneratorWorker):
+    """Closes its generator in the worker thread when it ends, aborted ones included.
+
+    superqt only stops resuming an aborted generator, so the job's own clean-up (training
+    writes a resumable checkpoint on GeneratorExit) would never run. napari aborts every
+    worker when it quits, before any plugin hears of it.
+    """
+
+    def work(self):
+        try:
+            return super().work()
+        finally:
+            self._gen.close()
 
 
 class WorkerTracker:
@@ -30,7 +46,8 @@ class WorkerTracker:
         for signal, slot in (("returned", on_return), ("yielded", on_yield), ("finished", on_finish)):
             if slot is not None:
                 connect[signal] = slot
-        worker = create_worker(function, *args, _connect=connect, _start_thread=False)
+        worker_class = {"_worker_class": ClosingGeneratorWorker} if inspect.isgeneratorfunction(function) else {}
+        worker = create_worker(function, *args, _connect=connect, _start_thread=False, **worker_class)
         self._stoppers[worker] = on_stop or worker.quit
         self._workers.add(worker)
         worker.finished.connect(lambda: self._forget(worker))

@@ -1,0 +1,165 @@
+"""The Fine-tune panel in a real napari viewer (under Xvfb)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from napari_midnet.weights import load_model
+
+from .conftest import blurred_pair, sem_like, tiny_base
+
+pytestmark = pytest.mark.gui
+
+WAIT_MS = 180_000
+
+
+@pytest.fixture
+def panel(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    _, dock = viewer.window.add_plugin_dock_widget("napari-midnet", "MIDNet Deblur")
+    name = dock.registry.add_loaded(tiny_base(), "tiny")
+    dock.deblur.select_model(name)
+    panel = dock.finetune
+    panel.update_enabled()
+    panel.checkpoint_edit.setText(str(tmp_path / "checkpoints"))
+    panel.crop_spin.setValue(48)
+    panel.batch_spin.setValue(2)
+    yield viewer, dock, panel
+    dock.shutdown()
+
+
+@pytest.mark.slow
+def test_finetune_from_two_layers_stop_resume_finish_and_deblur(panel, qtbot):
+    viewer, dock, panel = panel
+    for seed in (0, 1):
+        blurry, sharp = blurred_pair(seed, offset=(1.5, 0.5))
+        viewer.add_image(blurry, name=f"blurry{seed}")
+        viewer.add_image(sharp, name=f"sharp{seed}")
+        panel.blurry_combo.setCurrentText(f"blurry{seed}")
+        panel.sharp_combo.setCurrentText(f"sharp{seed}")
+        panel.add_pair()
+    assert panel.entry_list.count() == 2
+    panel.iterations_spin.setValue(40)
+    panel.run_button.click()
+    assert not dock.deblur.deblur_button.isEnabled() and "finetune" in dock.deblur.deblur_button.toolTip()
+    qtbot.waitUntil(lambda: len(panel.run.losses) >= 5, timeout=WAIT_MS)
+    assert panel.progress_bar.value() > 0 and "ETA" in panel.message.text()
+    assert "blurry0: shift" in panel.alignment.text()
+    panel.stop_button.click()
+    qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)
+    assert panel.run.checkpoint is not None and panel.run.checkpoint.is_file()
+    stopped_at = panel.run.losses[-1][0]
+    assert stopped_at < 40 and panel.resume_button.isEnabled()
+    panel.resume_button.click()
+    qtbot.waitUntil(lambda: not dock.status.busy and panel.run.outcome is not None, timeout=WAIT_MS)
+    steps = [step for step, _ in panel.run.losses]
+    assert steps == list(range(1, 41))  # resumed where it stopped, no step lost or repeated
+    assert len(panel.run.psnr) >= 2 and panel.plot.losses
+    assert dock.settings.model == "fine-tuned"
+    assert "fine-tuned" in [dock.deblur.model_combo.itemText(i) for i in range(dock.deblur.model_combo.count())]
+
+    viewer.layers.selection.active = viewer.layers["blurry0"]
+    dock.deblur.deblur_button.click()
+    qtbot.waitUntil(lambda: "blurry0 deblurred" in viewer.layers, timeout=WAIT_MS)
+    assert viewer.layers["blurry0 deblurred"].metadata["midnet"]["model"] == "fine-tuned"
+
+    out = panel.checkpoint_edit.text() + "/model.safetensors"
+    panel.save(out)
+    qtbot.waitUntil(lambda: os.path.exists(out), timeout=WAIT_MS)
+    card = load_model(out).card
+    assert card["base"]["name"] == "tiny" and card["training"]["iterations"] == 40
+    assert [i["origin"] for i in card["training"]["images"]] == ["layer blurry0", "layer blurry1"]
+    assert {"before", "after"} <= set(card["metrics"])
+
+
+def test_finetune_from_sharp_only_layers(panel, qtbot):
+    viewer, dock, panel = panel
+    for seed in (0, 1):
+        viewer.add_image((sem_like((128, 128), seed=seed) * 255).astype(np.uint8), name=f"sharp{seed}")
+        panel.sharp_combo.setCurrentText(f"sharp{seed}")
+        panel.add_sharp_only()
+    panel.iterations_spin.setValue(4)
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: not dock.status.busy and panel.run.outcome is not None, timeout=WAIT_MS)
+    assert panel.run.outcome.card["training"]["images"][0]["pair"] is False
+    assert dock.settings.model == "fine-tuned"
+
+
+def test_finetune_errors_are_notifications(panel, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer, dock, panel = panel
+    seen = []
+    callback = lambda event: seen.append(str(event.message))  # noqa: E731
+    notification_manager.notification_ready.connect(callback)
+    try:
+        panel.run_button.click()
+        assert any("Add at least one pair" in n for n in seen)
+        viewer.add_image(np.zeros((64, 64), np.uint8), name="tiny image")
+        panel.sharp_combo.setCurrentText("tiny image")
+        panel.add_sharp_only()
+        panel.crop_spin.setValue(128)
+        panel.run_button.click()
+        qtbot.waitUntil(lambda: any("smaller than the crop" in n for n in seen), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)
+        panel.blurry_combo.setCurrentText("tiny image")
+        panel.add_pair()
+        assert any("two different layers" in n for n in seen)
+    finally:
+        notification_manager.notification_ready.disconnect(callback)
+
+
+def test_closing_mid_training_leaves_a_resumable_checkpoint(panel, qtbot, tmp_path):
+    import torch
+    from qtpy.QtCore import QThreadPool
+
+    viewer, dock, panel = panel
+    blurry, sharp = blurred_pair(0)
+    viewer.add_image(blurry, name="b")
+    viewer.add_image(sharp, name="s")
+    panel.blurry_combo.setCurrentText("b")
+    panel.sharp_combo.setCurrentText("s")
+    panel.add_pair()
+    panel.align_check.setChecked(False)
+    panel.iterations_spin.setValue(100000)
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: len(panel.run.losses) >= 3, timeout=WAIT_MS)
+    dock.shutdown()  # what closing the dock or napari does: returns once the thread has ended
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)
+    state = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=True)
+    assert 3 <= state["step"] < 100000
+
+
+def test_napari_quitting_mid_training_leaves_a_checkpoint(panel, qtbot, tmp_path):
+    """napari's aboutToQuit aborts every worker (superqt's await_workers) before a plugin hears
+    of it; the training generator must still write its checkpoint."""
+    import torch
+    from napari.qt.threading import WorkerBase
+
+    viewer, dock, panel = panel
+    blurry, sharp = blurred_pair(0)
+    viewer.add_image(blurry, name="b")
+    viewer.add_image(sharp, name="s")
+    panel.blurry_combo.setCurrentText("b")
+    panel.sharp_combo.setCurrentText("s")
+    panel.add_pair()
+    panel.align_check.setChecked(False)
+    panel.iterations_spin.setValue(100000)
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: len(panel.run.losses) >= 3, timeout=WAIT_MS)
+    WorkerBase.await_workers()  # exactly what napari connects to QApplication.aboutToQuit
+    state = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=True)
+    assert 3 <= state["step"] < 100000
+
+
+def test_blurry_and_sharp_start_on_different_layers(panel):
+    viewer, _, panel = panel
+    viewer.add_image(np.zeros((32, 32), np.uint8), name="frame blurry")
+    viewer.add_image(np.zeros((32, 32), np.uint8), name="frame sharp")
+    viewer.add_image(np.zeros((32, 32), np.uint8), name="other")
+    panel.blurry_combo.setCurrentText("frame blurry")
+    assert panel.sharp_combo.currentText() == "frame sharp"
+    panel.blurry_combo.setCurrentText("frame sharp")
+    assert panel.sharp_combo.currentText() not in ("frame sharp", "")
