@@ -1,7 +1,9 @@
-"""Write resources/midnet-s.safetensors (fp16) from a trained run, adding to its model card the
-earlier training stages and the measured evaluation on the held-out frame (input, model, Wiener).
+"""Write resources/midnet-s.safetensors (fp16) from the blind training run, adding to its model
+card the data sources with their licences, the simulator's calibration and the blind-model checks.
 
-Usage: python scripts/ship_weights.py RUNS_DIR HELD_OUT_NAME
+Usage: python scripts/ship_weights.py RUNS_DIR CALIBRATION_JSON
+(RUNS_DIR holds midnet-s-blind.safetensors and checks.json from scripts/train_shipped_weights.sh;
+CALIBRATION_JSON is `python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json`.)
 """
 
 import json
@@ -10,26 +12,42 @@ from pathlib import Path
 
 from napari_midnet.weights import load_model, save_weights
 
+DATA_SOURCES = [
+    {"name": "midnet-pairs", "what": "6 real JEOL SEM blurry/sharp frame pairs (1280x1024), registered; "
+     "frames 1, 2, 3, 5 trained on (as pairs and, blurred by the simulator, as sharp images); 4 and 6 held out",
+     "origin": "Wang et al., MIDNet, CMC 79(1) 2024 (github woshigui/MIDNet)",
+     "licence": "none stated: used for training and validation only, not redistributed"},
+    {"name": "nasa-micronet-sem", "what": "44 Ni-superalloy and coating SEM images", "origin":
+     "nasa/pretrained-microscopy-models (Stuckner et al., npj Comput Mater 2022)", "licence": "MIT"},
+    {"name": "sem2surface-nova450", "what": "9 FEI Nova NanoSEM 450 16-bit BSE images",
+     "origin": "vyastreb/sem2surface", "licence": "BSD-3-Clause"},
+    {"name": "fibresem-zeiss-auriga", "what": "2 Zeiss Auriga SE2 fibre-mesh images", "origin": "dvtxc/fibresem",
+     "licence": "MIT"},
+    {"name": "openfibsem-helios-pfib", "what": "4 Thermo Helios G4 PFIB images", "origin": "DeMarcoLab/fibsem",
+     "licence": "MIT"},
+    {"name": "deepsem-nanowires", "what": "14 nanowire-array SEM images: held out of training (checks only)",
+     "origin": "Martin09/DeepSEM", "licence": "MIT"},
+]
 
-def main(runs: Path, held_out: str) -> None:
-    final = load_model(runs / "midnet-s-crop256.safetensors")
-    earlier = [load_model(runs / name).card for name in ("midnet-s-synthetic.safetensors", "midnet-s.safetensors")]
-    report = json.loads((runs / "evaluate.json").read_text())
+
+def main(runs: Path, calibration: Path) -> None:
+    final = load_model(runs / "midnet-s-blind.safetensors")
     card = dict(final.card)
     card["preset"] = "midnet-s"
-    card["earlier_stages"] = [stage["training"] | {"metrics": stage.get("metrics", {})} for stage in earlier]
-    card["evaluation"] = {
-        "command": "napari-midnet evaluate --pairs <pairs> --model <weights> --wiener --json",
-        "region": "registered valid interior, databar excluded; 256-px tiles as napari-midnet deblur runs",
-        "held_out_frame": held_out,
-        "held_out": report["images"][held_out],
-        "all_frames_mean": report["mean"],  # includes the training frames: optimistic
+    card["data_sources"] = DATA_SOURCES
+    card["simulator_calibration"] = {
+        "command": "python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json",
+        "fits": json.loads(calibration.read_text()),
     }
+    card["checks"] = {
+        "command": "python scripts/check_blind_model.py --model <weights> --json <file>",
+        **json.loads((runs / "checks.json").read_text()),
+    }
+    card["recipe"] = "scripts/train_shipped_weights.sh (from scratch, one stage)"
     target = Path(__file__).resolve().parents[1] / "resources" / "midnet-s.safetensors"
     save_weights(final.model, target, card, half=True)
     print(f"wrote {target}")
-    print(json.dumps(card["evaluation"]["held_out"], indent=1))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

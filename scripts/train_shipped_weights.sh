@@ -24,3 +24,5 @@ napari-midnet train --preset midnet-s --pairs "$data/midnet-pairs" --sharp-only 
     --out "$runs/midnet-s-blind.safetensors"
 python "$(dirname "$0")/check_blind_model.py" --model "$runs/midnet-s-blind.safetensors" --data "$data" \
     --json "$runs/checks.json"
+python "$(dirname "$0")/calibrate_simulator.py" "$data/midnet-pairs" --json > "$runs/calibration.json"
+python "$(dirname "$0")/ship_weights.py" "$runs" "$runs/calibration.json"

@@ -52,7 +52,7 @@ def test_existing_outputs_are_refused_up_front_or_skipped(tmp_path, weights, cap
     out.mkdir()
     (out / "a.tif").write_bytes(b"earlier result")
     code, _, err = run(capsys, "deblur", tmp_path / "a.tif", tmp_path / "b.tif", "-o", out, "--model", weights)
-    assert code == 1 and "exist already" in err and not (out / "b.tif").exists()
+    assert code == 1 and "a.tif exists already" in err and not (out / "b.tif").exists()
     code, stdout, _ = run(capsys, "deblur", tmp_path / "a.tif", tmp_path / "b.tif", "-o", out, "--model", weights,
                           "--skip-existing")
     assert code == 0 and "skipped" in stdout

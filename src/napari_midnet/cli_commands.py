@@ -77,8 +77,8 @@ def deblur(args) -> int:
         raise CliError(str(error)) from None
     existing = [target for target in outputs if target.exists()]
     if existing and not (args.overwrite or args.skip_existing):
-        raise CliError(f"{len(existing)} output(s) exist already, e.g. {existing[0]}; "
-                       "use --overwrite to replace them or --skip-existing to keep them")
+        which = f"{existing[0]} exists" if len(existing) == 1 else f"{len(existing)} outputs exist, e.g. {existing[0]},"
+        raise CliError(f"{which} already; use --overwrite to replace or --skip-existing to keep existing outputs")
     loaded = load_model_or_fail(args.model)
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
                              float32=args.float32, keep_databar=not args.include_databar,
