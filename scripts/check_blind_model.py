@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_midnet.bundled import sample_paths
 from napari_midnet.config import DEFAULT_MODEL
 from napari_midnet.degrade import Degradation
 from napari_midnet.evaluation import evaluate_pairs, harm, synthetic_pair
 from napari_midnet.files import read_image
 from napari_midnet.pairs import load_pair_folder, load_sharp_folder, make_pair
-from napari_midnet.samples import sample_paths
 from napari_midnet.weights import load_model
 
 STRENGTHS = {"light": 1.5, "medium": 4.0, "heavy": 8.0}  # defocus sigma, px

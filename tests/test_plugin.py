@@ -147,7 +147,7 @@ def test_invalid_weights_file_is_a_notification(dock, qtbot, notifications, tmp_
 
 
 def test_loading_valid_weights_selects_them(dock, qtbot, tmp_path):
-    from napari_midnet.model import build_model
+    from napari_midnet.nets import build_model
     from napari_midnet.weights import save_weights
 
     _, widget = dock

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_midnet.bundled import sample_paths
 from napari_midnet.reader import get_reader, read_sem_tiff
-from napari_midnet.samples import sample_paths
 
 from .conftest import sem_like
 

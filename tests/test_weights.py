@@ -5,7 +5,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from napari_midnet.model import MIDNet, ModelConfig, build_model
+from napari_midnet.config import ModelConfig
+from napari_midnet.nets import MIDNet, build_model
 from napari_midnet.weights import WeightsError, load_model, save_weights, tensors_sha256
 
 from .conftest import perturb
@@ -118,9 +119,9 @@ def test_atomic_outputs_get_the_usual_permissions(tmp_path):
 def test_shipped_tensors_without_their_card_are_the_same_trained_model(tmp_path):
     from safetensors.torch import save_file
 
+    from napari_midnet.bundled import bundled_weights
     from napari_midnet.config import DEFAULT_MODEL
     from napari_midnet.restore import RestoreOptions, restore
-    from napari_midnet.weights import bundled_weights
 
     from .conftest import drain, sem_like
 

@@ -34,7 +34,8 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool) -> dict:
 
     import torch
 
-    from .restore import RestoreOptions, _starts, pick_device, restore
+    from .device import pick_device
+    from .restore import RestoreOptions, _starts, restore
     from .weights import load_model
 
     device = pick_device(device)

@@ -56,9 +56,9 @@ def _done(event) -> int:
 def deblur(args) -> int:
     """Every output is planned and checked before any compute; a bad file is reported and the
     batch goes on; the exit status is 1 if any file failed."""
+    from .bundled import sample_paths
     from .files import check_writable_folder, collect_inputs, plan_outputs
     from .restore import RestoreOptions
-    from .samples import sample_paths
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
     if not inputs:
@@ -100,8 +100,9 @@ def deblur(args) -> int:
 
 
 def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
+    from .device import pick_device
     from .files import read_image, read_tiff_layout, write_tiff
-    from .restore import pick_device, restore
+    from .restore import restore
 
     start = time.monotonic()
     image = read_image(source)
@@ -133,10 +134,11 @@ def _sharpness_readout(image, restored):
 
 
 def info(args) -> int:
-    from .config import DEFAULT_MODEL
-    from .model import PRESETS, build_model, count_parameters
-    from .restore import pick_device
-    from .weights import bundled_weights, load_model
+    from .bundled import bundled_weights
+    from .config import DEFAULT_MODEL, PRESETS
+    from .device import pick_device
+    from .nets import build_model, count_parameters
+    from .weights import load_model
 
     presets = {}
     for name, preset in PRESETS.items():

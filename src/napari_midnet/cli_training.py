@@ -39,8 +39,8 @@ def _load_training_data(args):
 
 def train(args) -> int:
     from .config import DEFAULT_MODEL
-    from .model import build_model
-    from .restore import pick_device
+    from .device import pick_device
+    from .nets import build_model
     from .training import TrainConfig
     from .training import train as train_generator
     from .weights import save_weights

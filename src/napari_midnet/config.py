@@ -24,6 +24,7 @@ class ModelConfig:
     middle_blocks: int = 1
     dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
     attention_gates: bool = True
+    architecture: str = "midnet"  # a key of nets.ARCHITECTURES
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -6,23 +6,11 @@ from collections.abc import Generator
 from dataclasses import replace
 
 import numpy as np
-from scipy.ndimage import binary_erosion
 
 from .events import TileDone
-from .metrics import psnr, ssim
+from .metrics import interior, score
 from .pairs import TrainingImage
 from .restore import RestoreOptions, restore
-
-INTERIOR_MARGIN = 8  # pixels dropped inside the valid mask so SSIM windows see real data only
-
-
-def interior(mask: np.ndarray) -> np.ndarray:
-    return binary_erosion(mask, iterations=INTERIOR_MARGIN)
-
-
-def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    return {"psnr": psnr(image, reference, mask, value_range=1.0),
-            "ssim": ssim(image, reference, mask, value_range=1.0)}
 
 
 def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | None = None,

@@ -1,17 +1,20 @@
-"""Reading and atomically writing images; the CLI and the training data loaders share it."""
+"""Reading images and writing any file atomically (images, weights, checkpoints)."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from .reader import FEI_TAGS, TESCAN_TAG, ZEISS_TAG
-from .weights import atomic_path
 
 INSTRUMENT_TAGS = (*FEI_TAGS, ZEISS_TAG, TESCAN_TAG)
 IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
@@ -140,3 +143,24 @@ def write_tiff(path: str | os.PathLike, image: np.ndarray, overwrite: bool = Fal
         options["metadata"] = axes | midnet
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, image, **options)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an unused temp path beside `path` for the caller to write (so the file gets the
+    usual permissions); it replaces `path` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) create files as 0600
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@cache
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

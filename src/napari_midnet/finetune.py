@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .device import pick_device
 from .events import PairAligned, Validated
 from .files import read_image
 from .pairs import PairError, TrainingImage, make_pair, make_sharp_only, pair_files
-from .restore import pick_device
 from .training import TrainConfig, TrainResult, default_checkpoint_dir, train
 from .weights import LoadedModel, tensors_sha256
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import binary_erosion
 
 
 def sharpness(image: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -65,3 +66,15 @@ def ssim(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = Non
         gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True,
     )
     return float(full[mask].mean() if mask is not None else full.mean())
+
+
+INTERIOR_MARGIN = 8  # pixels dropped inside the valid mask so SSIM windows see real data only
+
+
+def interior(mask: np.ndarray) -> np.ndarray:
+    return binary_erosion(mask, iterations=INTERIOR_MARGIN)
+
+
+def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    return {"psnr": psnr(image, reference, mask, value_range=1.0),
+            "ssim": ssim(image, reference, mask, value_range=1.0)}

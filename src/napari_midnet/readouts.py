@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .databar import detect_databar
-from .evaluation import interior, score
-from .metrics import sharpness
+from .metrics import interior, score, sharpness
 from .registration import RegistrationError, register_pair, valid_mask, warp_to
 from .restore import value_range
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from .bundled import bundled_weights
 from .config import PRESETS
-from .weights import LoadedModel, bundled_weights, load_model
+from .weights import LoadedModel, load_model
 
 
 class ModelRegistry:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .databar import detect_databar
+from .device import auto_tile, autocast, pick_device
 from .events import TileDone
 
-CPU_TILE = 256  # `napari-midnet bench`: 256^2 tiles beat whole-image forwards 2.6x on CPU
 CHUNK_ROWS = 512
 MIN_SIDE = 32  # smaller images hold no SEM structure worth restoring (and no sharpness score)
 
@@ -32,35 +32,6 @@ class RestoreOptions:
     ensemble: bool = False  # average the 8 flips/rotations: 8 network passes for a little more quality
     value_range: tuple[float, float] | None = None  # intensities mapped to [0, 1]; None: automatic
     strength: float = 1.0  # 0: the input unchanged, 1: the network's output; blended linearly in between
-
-
-def pick_device(requested: str = "auto") -> str:
-    """cuda > mps > cpu for 'auto'; a clear error when an explicit device is missing."""
-    import torch
-
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if requested == "auto":
-        return next(name for name in ("cuda", "mps", "cpu") if available[name])
-    if requested not in available:
-        raise ValueError(f"unknown device {requested!r}; choose auto, cpu, cuda or mps")
-    if not available[requested]:
-        raise ValueError(f"device {requested!r} is not available on this machine")
-    return requested
-
-
-def auto_tile(height: int, width: int, device: str) -> int:
-    if device == "cuda":
-        import torch
-
-        free, _ = torch.cuda.mem_get_info()
-        tile = 1024 if free > 8 * 2**30 else 512
-    else:
-        tile = CPU_TILE
-    return min(tile, max(height, width))
 
 
 def validate_image(image: np.ndarray) -> None:
@@ -118,7 +89,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     model = model.to(device).eval()
     channels_last = torch.channels_last
     model = model.to(memory_format=channels_last)
-    autocast = _autocast(device)
+    precision = autocast(device)
     views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
     for index in range(planes.shape[0]):
         if _is_uniform(planes[index, :rows]):  # nothing to deblur; the network would invent a tile pattern
@@ -136,7 +107,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
                 chunk = grid.positions[first:first + batch]
                 tiles = np.stack([source[y:y + grid.tile_h, x:x + grid.tile_w] for y, x in chunk]).astype(np.float32)
                 tiles = (tiles - lo) / (hi - lo)
-                with torch.inference_mode(), autocast:
+                with torch.inference_mode(), precision:
                     inp = torch.from_numpy(tiles[:, None]).to(device).contiguous(memory_format=channels_last)
                     restored = model(inp).float().cpu().numpy()[:, 0]
                 if options.strength != 1.0:
@@ -157,17 +128,6 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
 
 def _is_uniform(plane: np.ndarray) -> bool:
     return plane.size == 0 or plane.min() == plane.max()
-
-
-def _autocast(device: str):
-    import contextlib
-
-    import torch
-
-    if device != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
 
 
 # The eight flips and rotations of the plane, as views (self-ensemble, Lim et al. 2017)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .bundled import sample_paths
 from .reader import read_sem_tiff
-from .samples import sample_paths
 
 
 def sem_sample() -> list[tuple]:

@@ -240,7 +240,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
 def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, config: TrainConfig) -> None:
     import torch
 
-    from .weights import atomic_path
+    from .files import atomic_path
 
     state = {
         "model": model.state_dict(),

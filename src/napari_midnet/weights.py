@@ -6,15 +6,13 @@ import hashlib
 import json
 import os
 import struct
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 
+from .bundled import bundled_weights
 from .config import PRESETS, ModelConfig, pool_window
+from .files import atomic_path
 
 FORMAT = "napari-midnet/1"
 
@@ -35,14 +33,6 @@ class LoadedModel:
         """False only where the card says so (a preset without shipped weights): a weights file
         without a card was trained by someone, we just cannot say how."""
         return bool(self.card.get("trained", True))
-
-
-def bundled_weights(preset: str) -> Path | None:
-    """The shipped weights file for a preset, or None if none ships."""
-    from .samples import resource_path
-
-    path = resource_path(f"{preset}.safetensors")
-    return path if path.is_file() else None
 
 
 def tensors_sha256(state: dict) -> str:
@@ -88,27 +78,6 @@ def save_weights(model, path: str | os.PathLike, card: dict | None = None,
     return sha
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an unused temp path beside `path` for the caller to write (so the file gets the
-    usual permissions); it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) create files as 0600
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@cache
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedModel:
     """Build a model from a preset name (its shipped weights, else untrained) or a weights file."""
     if isinstance(spec, str) and spec in PRESETS:
@@ -121,7 +90,7 @@ def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedM
             raise WeightsError(f"no trained weights ship for preset {spec!r}")
         import torch
 
-        from .model import build_model
+        from .nets import build_model
 
         with torch.random.fork_rng():  # the same untrained weights (and sha256) on every load
             torch.manual_seed(0)
@@ -254,7 +223,7 @@ def _mismatches(expected: dict, state: dict) -> list[str]:
 
 
 def _model_with_state(config: ModelConfig, state: dict, path: Path):
-    from .model import build_model
+    from .nets import build_model
 
     model = build_model(config)
     problems = _mismatches(model.state_dict(), state)

@@ -22,7 +22,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..jobs import deblur_job, device_job
+from ..deblur import deblur_job
+from ..device import warm_up
 from ..registry import ModelRegistry
 from ..state import DeblurSettings, RunStatus
 from .layer_combo import ImageLayerCombo
@@ -171,7 +172,7 @@ class DeblurWidget(QWidget):
 
     def _on_device(self, requested: str) -> None:
         self.settings.device = requested
-        self.workers.run(device_job, requested, on_return=lambda device: self.device_label.setText(f"→ {device}"),
+        self.workers.run(warm_up, requested, on_return=lambda device: self.device_label.setText(f"→ {device}"),
                          on_error=lambda error: self.device_label.setText(f"→ unavailable: {error}"))
 
     # --- running -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import DEFAULT_POOL_WINDOW, PRESETS, ModelConfig
+from ..config import DEFAULT_POOL_WINDOW, ModelConfig
 
 
 class LayerNorm2d(nn.Module):
@@ -181,19 +181,3 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         return x
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-
-
-def build_model(preset_or_config: str | ModelConfig) -> MIDNet:
-    """A freshly initialised network for a preset name or an explicit configuration."""
-    if isinstance(preset_or_config, ModelConfig):
-        return MIDNet(preset_or_config)
-    try:
-        return MIDNet(PRESETS[preset_or_config].config)
-    except KeyError:
-        raise ValueError(
-            f"unknown preset {preset_or_config!r}; choose one of {', '.join(PRESETS)}"
-        ) from None
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -1,4 +1,4 @@
-"""Paths of the bundled sample images (see resources/CREDITS.md)."""
+"""What ships inside the package: the trained weights and the sample images (resources/)."""
 
 from __future__ import annotations
 
@@ -13,3 +13,9 @@ def resource_path(name: str) -> Path:
 def sample_paths() -> dict[str, Path]:
     """Layer name -> file: a real sharp Zeiss SEM frame and its simulated blurry twin."""
     return {"SEM blurry": resource_path("sem_blurry.tif"), "SEM sharp": resource_path("sem_sharp.tif")}
+
+
+def bundled_weights(preset: str) -> Path | None:
+    """The shipped weights file for a preset, or None if none ships."""
+    path = resource_path(f"{preset}.safetensors")
+    return path if path.is_file() else None

@@ -1,4 +1,4 @@
-"""The generators the napari workers run (Qt-free, so tests can drive them synchronously)."""
+"""The deblur job the dock runs in a worker (Qt-free, so tests drive it synchronously)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .device import pick_device
 from .events import TileDone
 from .registry import ModelRegistry
-from .restore import RestoreOptions, pick_device, restore
+from .restore import RestoreOptions, restore
 from .state import DeblurSettings
 
 
@@ -41,15 +42,3 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
         "seconds": round(time.monotonic() - start, 3),
     }
     return DeblurOutcome(data, provenance)
-
-
-def device_job(requested: str = "auto") -> str:
-    """Resolve the device off the GUI thread (it imports torch) when the dock opens.
-
-    Also imports torch._dynamo, which the first optimizer of a fine-tuning run would otherwise
-    import: part of that import holds the GIL for about 0.25 s, a visible freeze mid-run
-    (measured with scripts/measure_responsiveness.py finetune) but not while the dock opens.
-    """
-    import torch._dynamo  # noqa: F401
-
-    return pick_device(requested)
