@@ -1,4 +1,5 @@
-"""Typed progress events yielded by the long-running generators (restore, train)."""
+"""Typed progress events yielded by the long-running generators (restore, train); the ones
+that advance a progress bar carry `done` and `total`."""
 
 from __future__ import annotations
 
@@ -16,8 +17,16 @@ class TileDone:
     slices: int
 
     @property
+    def done(self) -> int:
+        return self.slice * self.tiles + self.tile
+
+    @property
+    def total(self) -> int:
+        return self.slices * self.tiles
+
+    @property
     def fraction(self) -> float:
-        return (self.slice * self.tiles + self.tile) / (self.slices * self.tiles)
+        return self.done / self.total
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,14 @@ class TrainStep:
     iterations: int
     loss: float
     lr: float
+
+    @property
+    def done(self) -> int:
+        return self.step
+
+    @property
+    def total(self) -> int:
+        return self.iterations
 
 
 @dataclass(frozen=True)

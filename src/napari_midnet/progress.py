@@ -1,9 +1,7 @@
-"""Progress for long work: the time left at the measured pace (CLI and widgets) and a
-dependency-free terminal progress bar for the CLI (stderr, redrawn in place)."""
+"""Progress for long work: the time left at the measured pace (the CLI's bar and the widgets)."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 
@@ -35,29 +33,3 @@ def clock(seconds: float | None) -> str:
         return "-:--"
     minutes, seconds = divmod(int(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
-
-
-class ProgressBar:
-    def __init__(self, label: str, total: int, stream=None, width: int = 28):
-        self.label, self.total, self.width = label, max(total, 1), width
-        self.stream = stream or sys.stderr
-        self.eta = Eta()
-        self.interactive = self.stream.isatty()
-        self._last_draw = 0.0
-
-    def update(self, done: int, note: str = "") -> None:
-        eta = self.eta.remaining(done, self.total)
-        now = time.monotonic()
-        if now - self._last_draw < (0.1 if self.interactive else 10.0) and done < self.total:
-            return
-        self._last_draw = now
-        filled = int(min(done / self.total, 1.0) * self.width)
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = f"{self.label} [{bar}] {done}/{self.total} {note} ETA {clock(eta)}"
-        self.stream.write(("\r" + line + "\x1b[K") if self.interactive else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.interactive:
-            self.stream.write("\n")
-            self.stream.flush()

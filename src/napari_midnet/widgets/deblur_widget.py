@@ -227,8 +227,8 @@ class DeblurWidget(QWidget):
         # napari's progress processes Qt events, so the run may end (and _on_finished run) in
         # here: it goes last, and is closed if the run is over when it returns.
         if self._progress is None:
-            self._progress = progress(total=event.tiles * event.slices, desc="MIDNet deblur")
-        self._progress.update(event.slice * event.tiles + event.tile - self._progress.n)
+            self._progress = progress(total=event.total, desc="MIDNet deblur")
+        self._progress.update(event.done - self._progress.n)
         if self.worker is None:
             self._close_progress()
 

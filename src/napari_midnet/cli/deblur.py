@@ -1,64 +1,21 @@
-"""The CLI's subcommands; each takes the parsed arguments and returns an exit status."""
+"""`napari-midnet deblur`: every output planned and checked before compute, a batch that goes on
+past a bad file, inputs never modified, instrument metadata kept."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 
-from . import __version__
-from .cli import EXIT_FAILURE, CliError, elapsed_since, emit_json
-from .progress import ProgressBar
-
-
-def load_model_or_fail(spec: str):
-    from .weights import WeightsError, load_model
-
-    try:
-        loaded = load_model(spec)
-    except WeightsError as error:
-        raise CliError(str(error)) from None
-    if not loaded.trained:
-        print(f"napari-midnet: warning: model {loaded.name!r} is UNTRAINED (no trained weights ship "
-              "for it); its output is not a real deblurring", file=sys.stderr)
-    elif not loaded.card:
-        print(f"napari-midnet: note: {loaded.name} has no model card, so how it was trained is unknown",
-              file=sys.stderr)
-    return loaded
-
-
-def run_with_bar(generator, label: str, note=lambda event: ""):
-    """Drive a progress generator, drawing a bar; returns the generator's result."""
-    bar = None
-    try:
-        while True:
-            event = next(generator)
-            text = note(event)  # every event, so notes can remember e.g. the last validation
-            if hasattr(event, "tiles") or hasattr(event, "iterations"):
-                if bar is None:
-                    bar = ProgressBar(label, _total(event))
-                bar.update(_done(event), text)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _total(event) -> int:
-    return event.tiles * event.slices if hasattr(event, "tiles") else event.iterations
-
-
-def _done(event) -> int:
-    return event.slice * event.tiles + event.tile if hasattr(event, "tiles") else event.step
+from .. import __version__
+from .common import EXIT_FAILURE, CliError, elapsed_since, load_model_or_fail, run_with_bar
 
 
 def deblur(args) -> int:
     """Every output is planned and checked before any compute; a bad file is reported and the
     batch goes on; the exit status is 1 if any file failed."""
-    from .bundled import sample_paths
-    from .files import check_writable_folder, collect_inputs, plan_outputs
-    from .restore import RestoreOptions
+    from ..bundled import sample_paths
+    from ..files import check_writable_folder, collect_inputs, plan_outputs
+    from ..restore import RestoreOptions
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
     if not inputs:
@@ -100,9 +57,9 @@ def deblur(args) -> int:
 
 
 def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
-    from .device import pick_device
-    from .files import read_image, read_tiff_layout, write_tiff
-    from .restore import restore
+    from ..device import pick_device
+    from ..files import read_image, read_tiff_layout, write_tiff
+    from ..restore import restore
 
     start = time.monotonic()
     image = read_image(source)
@@ -121,7 +78,7 @@ def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
 
 def _sharpness_readout(image, restored):
     """Sharpness of the middle gray plane, above the databar (as the dock's readout)."""
-    from .readouts import compute_readout
+    from ..readouts import compute_readout
 
     def plane(array):
         if array.ndim == 3 and array.shape[-1] in (3, 4):
@@ -131,48 +88,3 @@ def _sharpness_readout(image, restored):
         return array
 
     return compute_readout(plane(image), plane(restored))
-
-
-def info(args) -> int:
-    from .bundled import bundled_weights
-    from .config import DEFAULT_MODEL, PRESETS
-    from .device import pick_device
-    from .nets import build_model, count_parameters
-    from .weights import load_model
-
-    presets = {}
-    for name, preset in PRESETS.items():
-        shipped = bundled_weights(name)
-        entry = {"parameters": count_parameters(build_model(name)), "weights": shipped is not None,
-                 "description": preset.summary}
-        if shipped is not None:
-            card = load_model(name).card
-            entry["metrics"] = card.get("metrics", {})
-        presets[name] = entry
-    data = {"version": __version__, "device": pick_device("auto"), "default_model": DEFAULT_MODEL,
-            "presets": presets}
-    if args.json:
-        emit_json(data)
-        return 0
-    print(f"napari-midnet {data['version']}  device: {data['device']}  default model: {DEFAULT_MODEL}")
-    for name, entry in presets.items():
-        weights = "trained weights ship" if entry["weights"] else "UNTRAINED (no weights ship)"
-        print(f"  {name:<9} {entry['parameters'] / 1e6:6.2f} M parameters  {weights}  - {entry['description']}")
-    return 0
-
-
-def bench(args) -> int:
-    from .bench import FULL, QUICK, run_bench
-
-    defaults = FULL if args.full else QUICK
-    try:
-        run_bench(args.presets or defaults["presets"], args.tiles or defaults["tiles"],
-                  args.size or defaults["size"], defaults["big"] if args.big is None else args.big, args.device)
-    except RuntimeError as error:
-        raise CliError(str(error)) from None
-    return 0
-
-
-def command_line() -> str:
-    """The command as typed, for model cards."""
-    return "napari-midnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -1,22 +1,11 @@
-"""`napari-midnet` command line: deblur, info, bench, train, evaluate."""
+"""The command line's arguments, help texts (with defaults) and examples."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import time
 from pathlib import Path
 
-from . import __version__
-
-EXIT_FAILURE = 1
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 1, no traceback."""
-
+from .. import __version__
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 PAIRS_LAYOUT = """A pairs folder holds blurry/NAME.ext and sharp/NAME.ext (same NAME, any of .tif .png .jpg);
@@ -114,33 +103,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    from .config import DEFAULT_MODEL
+    from ..config import DEFAULT_MODEL
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="preset name or weights file")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
-
-
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    args = build_parser().parse_args(argv)
-    from .cli_commands import bench, deblur, info
-    from .cli_training import evaluate, train
-
-    commands = {"deblur": deblur, "info": info, "bench": bench, "train": train, "evaluate": evaluate}
-    try:
-        return commands[args.command](args) or 0
-    except CliError as error:
-        print(f"napari-midnet: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print("napari-midnet: interrupted", file=sys.stderr)
-        return 130
-
-
-def emit_json(data: dict) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-
-
-def elapsed_since(start: float) -> str:
-    return f"{time.monotonic() - start:.1f} s"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import sys
 import time
 
-from .cli import CliError, emit_json
-from .cli_commands import command_line, load_model_or_fail, run_with_bar
-from .events import Validated
+from ..events import Validated
+from .common import CliError, command_line, emit_json, load_model_or_fail, run_with_bar
 
 
 def _load_training_data(args):
-    from .files import ImageReadError
-    from .pairs import PairError, load_pair_folder, load_sharp_folder
+    from ..files import ImageReadError
+    from ..pairs import PairError, load_pair_folder, load_sharp_folder
 
     log = lambda message: print(f"registered {message}", file=sys.stderr)  # noqa: E731
     try:
@@ -38,12 +37,12 @@ def _load_training_data(args):
 
 
 def train(args) -> int:
-    from .config import DEFAULT_MODEL
-    from .device import pick_device
-    from .nets import build_model
-    from .training import TrainConfig
-    from .training import train as train_generator
-    from .weights import save_weights
+    from ..config import DEFAULT_MODEL
+    from ..device import pick_device
+    from ..nets import build_model
+    from ..training import TrainConfig
+    from ..training import train as train_generator
+    from ..weights import save_weights
 
     if not args.out.suffix == ".safetensors":
         raise CliError("--out must name a .safetensors file")
@@ -110,10 +109,10 @@ def train(args) -> int:
 
 
 def evaluate(args) -> int:
-    from .evaluation import evaluate_pairs
-    from .files import ImageReadError
-    from .pairs import PairError, load_pair_folder
-    from .restore import RestoreOptions
+    from ..evaluation import evaluate_pairs
+    from ..files import ImageReadError
+    from ..pairs import PairError, load_pair_folder
+    from ..restore import RestoreOptions
 
     try:
         pairs = load_pair_folder(args.pairs, register=not args.no_register)

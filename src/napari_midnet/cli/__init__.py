@@ -1,0 +1,30 @@
+"""`napari-midnet` command line: deblur, info, bench, train, evaluate.
+
+One module per group of commands; they share `common` and never import each other.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .common import EXIT_FAILURE, CliError
+from .parser import build_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    args = build_parser().parse_args(argv)
+    from .deblur import deblur
+    from .info import bench, info
+    from .train import evaluate, train
+
+    commands = {"deblur": deblur, "info": info, "bench": bench, "train": train, "evaluate": evaluate}
+    try:
+        return commands[args.command](args) or 0
+    except CliError as error:
+        print(f"napari-midnet: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("napari-midnet: interrupted", file=sys.stderr)
+        return 130

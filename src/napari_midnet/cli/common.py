@@ -1,0 +1,91 @@
+"""What the commands share: one-line user errors, JSON output, the terminal progress bar,
+loading a model with its warnings."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+
+from ..progress import Eta, clock
+
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 1, no traceback."""
+
+
+def emit_json(data: dict) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def elapsed_since(start: float) -> str:
+    return f"{time.monotonic() - start:.1f} s"
+
+
+def command_line() -> str:
+    """The command as typed, for model cards."""
+    return "napari-midnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def load_model_or_fail(spec: str):
+    from ..weights import WeightsError, load_model
+
+    try:
+        loaded = load_model(spec)
+    except WeightsError as error:
+        raise CliError(str(error)) from None
+    if not loaded.trained:
+        print(f"napari-midnet: warning: model {loaded.name!r} is UNTRAINED (no trained weights ship "
+              "for it); its output is not a real deblurring", file=sys.stderr)
+    elif not loaded.card:
+        print(f"napari-midnet: note: {loaded.name} has no model card, so how it was trained is unknown",
+              file=sys.stderr)
+    return loaded
+
+
+def run_with_bar(generator, label: str, note=lambda event: ""):
+    """Drive a progress generator, drawing a bar; returns the generator's result."""
+    bar = None
+    try:
+        while True:
+            event = next(generator)
+            text = note(event)  # every event, so notes can remember e.g. the last validation
+            if hasattr(event, "total"):
+                if bar is None:
+                    bar = ProgressBar(label, event.total)
+                bar.update(event.done, text)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+class ProgressBar:
+    def __init__(self, label: str, total: int, stream=None, width: int = 28):
+        self.label, self.total, self.width = label, max(total, 1), width
+        self.stream = stream or sys.stderr
+        self.eta = Eta()
+        self.interactive = self.stream.isatty()
+        self._last_draw = 0.0
+
+    def update(self, done: int, note: str = "") -> None:
+        eta = self.eta.remaining(done, self.total)
+        now = time.monotonic()
+        if now - self._last_draw < (0.1 if self.interactive else 10.0) and done < self.total:
+            return
+        self._last_draw = now
+        filled = int(min(done / self.total, 1.0) * self.width)
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"{self.label} [{bar}] {done}/{self.total} {note} ETA {clock(eta)}"
+        self.stream.write(("\r" + line + "\x1b[K") if self.interactive else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
+            self.stream.flush()
