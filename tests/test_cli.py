@@ -103,7 +103,7 @@ def test_train_and_evaluate_on_a_pairs_folder(tmp_path):
     from napari_midnet.weights import load_model
 
     card = load_model(out).card
-    assert card["training"]["iterations"] == 4 and card["training"]["data"]["validation"] == ["f1"]
+    assert card["training"]["iterations"] == 4 and card["training"]["validation"] == ["f1"]
     assert "napari-midnet train --pairs" in card["training"]["command"]
     report = cli("evaluate", "--pairs", tmp_path / "pairs", "--model", out, "--json", "--wiener")
     assert report.returncode == 0, report.stderr

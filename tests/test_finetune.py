@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_midnet.events import PairAligned
-from napari_midnet.finetune import FinetuneSettings, TrainingSource, finetune_job
+from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, TrainingSource, finetune_job
 from napari_midnet.pairs import PairError
 from napari_midnet.weights import load_model
 
@@ -18,7 +18,7 @@ def test_finetuning_beats_the_base_on_a_synthetic_task(tmp_path):
     settings = FinetuneSettings(iterations=60, lr=2e-3, crop=48, batch=4, seed=5, checkpoint_dir=str(tmp_path))
     base = tiny_base()
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
-    events, outcome = drain(finetune_job(base, sources, settings))
+    events, outcome = drain(finetune_job(FinetuneRequest(base, settings, sources)))
     aligned = [e for e in events if isinstance(e, PairAligned)]
     assert len(aligned) == 2 and all(e.ok and e.residual < 0.5 for e in aligned)
     metrics = outcome.card["metrics"]
@@ -30,7 +30,7 @@ def test_finetuning_beats_the_base_on_a_synthetic_task(tmp_path):
 def test_single_image_validates_on_a_disjoint_strip(tmp_path):
     blurry, sharp = blurred_pair(0, shape=(256, 192))
     settings = FinetuneSettings(iterations=2, crop=48, batch=2, checkpoint_dir=str(tmp_path), align=False)
-    _, outcome = drain(finetune_job(tiny_base(), [TrainingSource("only", sharp, blurry)], settings))
+    _, outcome = drain(finetune_job(FinetuneRequest(tiny_base(), settings, [TrainingSource("only", sharp, blurry)])))
     assert outcome.card["training"]["validation"] == ["only (bottom 25%)"]
 
 
@@ -43,7 +43,7 @@ def test_the_fine_tuned_model_restores_as_its_saved_file_will(tmp_path):
 
     blurry, sharp = blurred_pair(0, shape=(256, 192))
     settings = FinetuneSettings(iterations=4, lr=2e-3, crop=48, batch=2, checkpoint_dir=str(tmp_path), align=False)
-    _, outcome = drain(finetune_job(tiny_base(), [TrainingSource("only", sharp, blurry)], settings))
+    _, outcome = drain(finetune_job(FinetuneRequest(tiny_base(), settings, [TrainingSource("only", sharp, blurry)])))
     save_weights(outcome.loaded.model, tmp_path / "tuned.safetensors", outcome.card)
     reloaded = load_model(tmp_path / "tuned.safetensors").model
     image = torch.from_numpy(blurry[None, None].astype(np.float32) / 255)
@@ -68,14 +68,15 @@ def test_the_fine_tuned_model_restores_as_its_saved_file_will(tmp_path):
 def test_bad_training_input_is_one_sentence(tmp_path, sources, settings, message):
     settings = FinetuneSettings(checkpoint_dir=str(tmp_path), **settings)
     with pytest.raises((ValueError, PairError), match=message):
-        drain(finetune_job(tiny_base(), sources, settings))
+        drain(finetune_job(FinetuneRequest(tiny_base(), settings, sources)))
 
 
 def test_unrelated_pair_does_not_align(tmp_path):
     a = (sem_like((192, 192), seed=1) * 255).astype(np.uint8)
     b = (sem_like((192, 192), seed=2) * 255).astype(np.uint8)
     with pytest.raises(PairError, match="does not align|no consistent|too few"):
-        drain(finetune_job(tiny_base(), [TrainingSource("x", b, a)], FinetuneSettings(checkpoint_dir=str(tmp_path))))
+        drain(finetune_job(FinetuneRequest(tiny_base(), FinetuneSettings(checkpoint_dir=str(tmp_path)),
+                                           [TrainingSource("x", b, a)])))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
@@ -83,13 +84,14 @@ def test_unwritable_checkpoint_folder(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     with pytest.raises(ValueError, match="cannot write checkpoints"):
-        drain(finetune_job(tiny_base(), [], FinetuneSettings(checkpoint_dir=str(locked / "sub"))))
+        drain(finetune_job(FinetuneRequest(tiny_base(), FinetuneSettings(checkpoint_dir=str(locked / "sub")))))
 
 
 def test_checkpoint_folder_that_is_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="cannot write checkpoints"):
-        drain(finetune_job(tiny_base(), [], FinetuneSettings(checkpoint_dir=str(tmp_path / "file" / "sub"))))
+        settings = FinetuneSettings(checkpoint_dir=str(tmp_path / "file" / "sub"))
+        drain(finetune_job(FinetuneRequest(tiny_base(), settings)))
 
 
 
@@ -112,3 +114,48 @@ def test_a_model_that_validates_worse_is_not_called_an_improvement():
 
     assert outcome(20.0, 22.0).improved and not outcome(22.0, 20.0).improved
     assert FinetuneOutcome(None, None, {}).improved  # nothing validated: nothing to hold it back
+
+
+def test_cli_and_dock_give_the_same_split_and_card_for_the_same_data(tmp_path, weights, capsys):
+    """The dock trains on layers, the CLI on files; one job decides the split and the card."""
+    from skimage import io
+
+    from napari_midnet.cli import main
+
+    pairs = [blurred_pair(i) for i in range(2)]
+    for kind in ("blurry", "sharp"):
+        (tmp_path / "pairs" / kind).mkdir(parents=True)
+    for index, (blurry, sharp) in enumerate(pairs):
+        io.imsave(tmp_path / "pairs" / "blurry" / f"f{index}.png", blurry, check_contrast=False)
+        io.imsave(tmp_path / "pairs" / "sharp" / f"f{index}.png", sharp, check_contrast=False)
+    common = {"iterations": 3, "crop": 48, "batch": 2, "lr": 1e-3}
+    assert main(["train", "--pairs", str(tmp_path / "pairs"), "--init", str(weights), "--iterations", "3",
+                 "--crop", "48", "--batch", "2", "--lr", "1e-3", "--checkpoints", str(tmp_path / "a"),
+                 "--out", str(tmp_path / "cli.safetensors")]) == 0
+    capsys.readouterr()
+    cli_card = load_model(tmp_path / "cli.safetensors").card
+    base = load_model(weights)
+    sources = [TrainingSource(f"f{i}", sharp, blurry, origin=f"layer f{i}") for i, (blurry, sharp) in enumerate(pairs)]
+    settings = FinetuneSettings(checkpoint_dir=str(tmp_path / "b"), **common)
+    _, outcome = drain(finetune_job(FinetuneRequest(base, settings, sources)))
+    dock_card = outcome.card
+    assert cli_card["training"]["validation"] == dock_card["training"]["validation"] == ["f1"]
+    assert cli_card["training"]["train"] == dock_card["training"]["train"] == ["f0"]
+    assert set(cli_card) - {"format", "architecture", "created", "sha256"} == set(dock_card)
+    assert set(cli_card["training"]) == set(dock_card["training"])
+    assert cli_card["metrics"]["before"] == pytest.approx(dock_card["metrics"]["before"])
+    assert "napari-midnet train --pairs" in cli_card["training"]["command"]
+
+
+def test_a_resumed_run_compares_with_the_base_model_not_with_itself(tmp_path):
+    blurry, sharp = blurred_pair(0, shape=(256, 192))
+    settings = FinetuneSettings(iterations=30, lr=3e-3, crop=48, batch=2, seed=1, align=False,
+                                checkpoint_dir=str(tmp_path))
+    sources = [TrainingSource("only", sharp, blurry)]
+    calls = iter(range(10**6))
+    stop_after_8 = lambda: next(calls) >= 8  # noqa: E731
+    _, first = drain(finetune_job(FinetuneRequest(tiny_base(), settings, sources, should_stop=stop_after_8)))
+    assert first.result.stopped and first.result.step == 8
+    _, resumed = drain(finetune_job(FinetuneRequest(tiny_base(), settings, sources, resume=first.result.checkpoint)))
+    assert resumed.result.step == 30
+    assert resumed.card["metrics"]["before"]["psnr"] == first.card["metrics"]["before"]["psnr"]

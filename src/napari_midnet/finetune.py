@@ -1,8 +1,10 @@
-"""Fine-tuning a model on the user's own images (the widget's worker runs `finetune_job`).
+"""The one training job: `napari-midnet train` and the dock's Fine-tune panel both run it.
 
-Sources are blurry/sharp pairs (layers or files; aligned automatically) and sharp-only images
-(blurred by the SEM simulator). Validation holds out one whole image, or, with a single image,
-the bottom quarter of it, so validation never shares pixels with training crops.
+Sources are blurry/sharp pairs (layers, or pairs folders; aligned automatically) and sharp-only
+images (layers or folders; blurred by the SEM simulator). Validation holds out the named images,
+or automatically the last pair (the last image when there is no pair), or, when there is only
+one image, its bottom quarter, so validation never shares pixels with training crops. The same
+data gives the same split, training settings and model card, whoever runs it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from .device import pick_device
-from .events import PairAligned, Validated
-from .files import read_image
+from .events import PairAligned
+from .files import IMAGE_SUFFIXES, read_image
 from .pairs import PairError, TrainingImage, make_pair, make_sharp_only, pair_files
-from .training import TrainConfig, TrainResult, default_checkpoint_dir, train
+from .training import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, train
 from .weights import LoadedModel, tensors_sha256
 
 AUTO_VALIDATION = "automatic"
@@ -42,13 +44,33 @@ class FinetuneSettings:
     lr: float = 2e-4
     crop: int = 128
     batch: int = 4
-    validation: str = AUTO_VALIDATION  # or the name of the image to hold out
+    validation: str | tuple[str, ...] = AUTO_VALIDATION  # or the names of the images to hold out
     seed: int = 0
     align: bool = True
     strength: float = 1.0  # blur strength of the simulator for sharp-only images
+    real_fraction: float = 0.25  # share of each batch from real pairs when sharp-only images are mixed in
     max_residual: float = 1.5  # pixels; pairs aligning worse are refused
     checkpoint_dir: str | None = None
     output_name: str = "fine-tuned"
+
+
+def never() -> bool:
+    return False
+
+
+@dataclass
+class FinetuneRequest:
+    """Everything one training run needs; the dock's worker and the CLI build one."""
+
+    base: LoadedModel  # trained further on a copy; never modified
+    settings: FinetuneSettings
+    sources: list[TrainingSource] = field(default_factory=list)  # in-memory images (layers)
+    pair_folders: tuple[str | Path, ...] = ()  # read in the job, so in the worker
+    sharp_folders: tuple[str | Path, ...] = ()
+    resume: str | Path | None = None
+    device: str = "auto"
+    should_stop: Callable[[], bool] = never
+    command: str | None = None  # the command line, recorded in the card
 
 
 @dataclass
@@ -68,6 +90,17 @@ def folder_sources(folder: str | Path) -> list[TrainingSource]:
     """Pairs from a `blurry/` + `sharp/` folder, read but not yet aligned."""
     return [TrainingSource(name, read_image(sharp), read_image(blurry), origin=str(blurry.parent.parent))
             for name, blurry, sharp in pair_files(folder)]
+
+
+def sharp_folder_sources(folder: str | Path) -> list[TrainingSource]:
+    """Every image of a folder of sharp images, for the simulator."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PairError(f"{folder} is not a folder")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise PairError(f"no images in {folder}")
+    return [TrainingSource(path.stem, read_image(path), origin=str(path)) for path in paths]
 
 
 def ensure_writable(folder: str | Path) -> Path:
@@ -103,17 +136,28 @@ def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings
     return images
 
 
-def split_validation(images: list[TrainingImage], choice: str) -> tuple[list[TrainingImage], list[TrainingImage]]:
-    names = [image.name for image in images]
-    if choice != AUTO_VALIDATION:
-        if choice not in names:
-            raise ValueError(f"the validation image {choice!r} is not among the training images")
-        return [i for i in images if i.name != choice], [i for i in images if i.name == choice]
-    if len(images) >= 2:
-        held = next((i for i in reversed(images) if i.blurry is not None), images[-1])
-        return [i for i in images if i is not held], [held]
-    train_part, val_part = hold_out_rows(images[0])
-    return [train_part], [val_part]
+def split_validation(images: list[TrainingImage], choice: str | tuple[str, ...]
+                     ) -> tuple[list[TrainingImage], list[TrainingImage]]:
+    """(training, validation). A held-out name leaves training entirely; it validates on its pair
+    when the same image also came as a sharp-only twin."""
+    names = list(dict.fromkeys(image.name for image in images))
+    if choice == AUTO_VALIDATION:
+        if len(names) == 1:
+            train_part, val_part = hold_out_rows(images[0])
+            return [train_part], [val_part]
+        held = {next((i for i in reversed(images) if i.blurry is not None), images[-1]).name}
+    else:
+        held = {choice} if isinstance(choice, str) else set(choice)
+        unknown = held - set(names)
+        if unknown:
+            raise ValueError(f"the validation image(s) {', '.join(sorted(unknown))} are not among the training images")
+    train_set = [image for image in images if image.name not in held]
+    if not train_set:
+        raise ValueError("every image is held out for validation; leave at least one for training")
+    paired = {image.name for image in images if image.blurry is not None}
+    val_set = [image for image in images
+               if image.name in held and (image.blurry is not None or image.name not in paired)]
+    return train_set, val_set
 
 
 def hold_out_rows(image: TrainingImage, fraction: float = HELD_OUT_FRACTION) -> tuple[TrainingImage, TrainingImage]:
@@ -126,44 +170,55 @@ def hold_out_rows(image: TrainingImage, fraction: float = HELD_OUT_FRACTION) -> 
     return replace(image, mask=train_mask), replace(image, name=f"{image.name} (bottom {fraction:.0%})", mask=val_mask)
 
 
-def finetune_job(base: LoadedModel, sources: list[TrainingSource], settings: FinetuneSettings,
-                 should_stop: Callable[[], bool] = lambda: False, resume: str | Path | None = None,
-                 device: str = "auto", folders: tuple[str | Path, ...] = (), initial: Validated | None = None,
-                 ) -> Generator[object, None, FinetuneOutcome]:
-    """Align, split, train a copy of `base`; the base model itself is never modified.
+def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOutcome]:
+    """Read, align, split, train a copy of the base model; returns it with its model card.
 
-    `folders` are pairs folders read here (in the worker); `initial` is the validation score of
-    the base model from the first run when this one resumes, so the card compares with the base.
+    Yields PairAligned, TrainStep, Validated and CheckpointSaved events.
     """
-    device = pick_device(device)
+    settings = request.settings
+    device = pick_device(request.device)
     folder = ensure_writable(settings.checkpoint_dir or default_checkpoint_dir())
-    sources = list(sources) + [source for path in folders for source in folder_sources(path)]
+    sources = (list(request.sources) + [s for path in request.pair_folders for s in folder_sources(path)]
+               + [s for path in request.sharp_folders for s in sharp_folder_sources(path)])
     images = yield from prepare_images(sources, settings)
     train_set, val_set = split_validation(images, settings.validation)
-    model = copy.deepcopy(base.model)
     config = TrainConfig(iterations=settings.iterations, crop=settings.crop, batch=settings.batch, lr=settings.lr,
-                         lr_min=settings.lr * 1e-3, seed=settings.seed, val_every=max(settings.iterations // 10, 10),
-                         checkpoint_every=max(settings.iterations // 5, 25), checkpoint_dir=str(folder),
-                         synthetic_strength=settings.strength)
-    result = yield from train(model, train_set, val_set, config, should_stop=should_stop, resume=resume,
-                              device=device)
-    card = {
-        "preset": base.card.get("preset", base.name),
-        "trained": True,
-        "base": {"name": base.name, "sha256": base.sha256},
-        "training": {
-            "kind": "fine-tuning in napari",
-            "images": [{"name": s.name, "origin": s.origin, "pair": s.blurry is not None,
-                        "size": list(s.sharp.shape)} for s in sources],
-            "validation": [v.name for v in val_set],
-            "iterations": result.step, "lr": settings.lr, "crop": settings.crop, "batch": settings.batch,
-            "seed": settings.seed, "aligned": settings.align,
-        },
-    }
-    before = initial or result.before
-    if before is not None and result.after is not None:
-        card["metrics"] = {"before": {"psnr": before.psnr, "ssim": before.ssim},
-                           "after": {"psnr": result.after.psnr, "ssim": result.after.ssim}}
+                         lr_min=settings.lr * 1e-3, seed=settings.seed,
+                         val_every=max(min(settings.iterations // 10, 250), 10),
+                         checkpoint_every=max(min(settings.iterations // 5, 500), 25), checkpoint_dir=str(folder),
+                         synthetic_strength=settings.strength, real_fraction=settings.real_fraction)
+    result = yield from train(copy.deepcopy(request.base.model), train_set, val_set, config,
+                              should_stop=request.should_stop, resume=request.resume, device=device)
+    card = model_card(request, sources, train_set, val_set, result)
     loaded = LoadedModel(result.model.cpu().eval(), settings.output_name, card)
     loaded.sha256 = tensors_sha256(loaded.model.state_dict())
     return FinetuneOutcome(loaded, result, card)
+
+
+def model_card(request: FinetuneRequest, sources: list[TrainingSource], train_set: list[TrainingImage],
+               val_set: list[TrainingImage], result: TrainResult) -> dict:
+    """What was trained from what, how, and how it validated (the base's score as "before")."""
+    base, settings = request.base, request.settings
+    card = {
+        "preset": base.card.get("preset", base.name),
+        "trained": True,
+        "base": {"name": base.name, "sha256": base.sha256, "trained": base.trained},
+        "training": {
+            "command": request.command,
+            "images": [{"name": s.name, "origin": s.origin, "pair": s.blurry is not None,
+                        "size": list(s.sharp.shape)} for s in sources],
+            "train": sorted({image.name for image in train_set}),
+            "validation": [image.name for image in val_set],
+            "iterations": result.step, "lr": settings.lr, "crop": settings.crop, "batch": settings.batch,
+            "seed": settings.seed, "aligned": settings.align, "real_fraction": settings.real_fraction,
+            "simulated_blur_strength": settings.strength, "loss": "L1 + 0.05 edge + 0.01 FFT",
+        },
+    }
+    if result.before is not None and result.after is not None:
+        card["metrics"] = {
+            "validation_region": f"central {VAL_SIZE}x{VAL_SIZE} of each validation image's valid area",
+            "input": {"psnr": result.baseline.psnr, "ssim": result.baseline.ssim},
+            "before": {"psnr": result.before.psnr, "ssim": result.before.ssim},
+            "after": {"psnr": result.after.psnr, "ssim": result.after.ssim},
+        }
+    return card

@@ -56,7 +56,6 @@ class FinetuneRun:
 
     stop: threading.Event = field(default_factory=threading.Event)
     checkpoint: Path | None = None
-    initial: object = None  # Validated of the base model, from the first run
     losses: list = field(default_factory=list)  # (step, loss)
     psnr: list = field(default_factory=list)  # (step, validation PSNR)
     outcome: object = None  # FinetuneOutcome of the last finished run

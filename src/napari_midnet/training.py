@@ -186,22 +186,24 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = checkpoint_dir / "checkpoint.pt"
-    step = 0
+    step, scores = 0, {}
     if resume is not None:
-        step = _load_checkpoint(Path(resume), model, optimizer, scheduler, rng)
+        step, scores = _load_checkpoint(Path(resume), model, optimizer, scheduler, rng)
     val_pairs = validation_pairs(val_set, config.seed)
     result = TrainResult(model, step, False, None)
     # Validate (before and after) as the weights will run once loaded from the file this run's
     # card describes: the pooling window follows the training crop
     model.set_pool_window(pool_window(config.crop))
     if val_pairs:
-        result.baseline = baseline(val_pairs)
-        result.before = validate(model, val_pairs, device, step)
+        # A resumed run keeps the scores of the model it started from (stored in the checkpoint),
+        # so "before" always means the base model, never the half-trained one.
+        result.baseline = scores.get("baseline") or baseline(val_pairs)
+        result.before = scores.get("before") or validate(model, val_pairs, device, step)
         result.after = result.before
         yield result.before
 
     def save() -> CheckpointSaved:
-        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config)
+        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config, result)
         result.checkpoint = checkpoint_path
         return CheckpointSaved(step, checkpoint_path)
 
@@ -230,14 +232,15 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
             if step % config.checkpoint_every == 0 or step == config.iterations:
                 yield save()
     except GeneratorExit:  # the consumer went away (e.g. napari closed): leave a resumable state
-        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config)
+        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config, result)
         raise
     result.step = step
     model.eval()
     return result
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, config: TrainConfig) -> None:
+def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, config: TrainConfig,
+                     result: TrainResult) -> None:
     import torch
 
     from .files import atomic_path
@@ -251,6 +254,8 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, co
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": rng.bit_generator.state,
         "config": asdict(config),
+        "scores": {key: asdict(value) for key, value in (("before", result.before), ("baseline", result.baseline))
+                   if value is not None},
     }
     try:
         with atomic_path(path) as tmp:
@@ -259,7 +264,8 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, co
         raise OSError(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> int:
+def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> tuple[int, dict]:
+    """Restores the training state; returns the step and the stored base-model scores."""
     import torch
 
     if not path.is_file():
@@ -272,4 +278,5 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> int:
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     rng.bit_generator.state = state["numpy_rng"]
-    return int(state["step"])
+    scores = {key: Validated(**value) for key, value in state.get("scores", {}).items()}
+    return int(state["step"]), scores

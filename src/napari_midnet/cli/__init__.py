@@ -14,7 +14,9 @@ from .parser import build_parser
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command as typed, for model cards
     from .deblur import deblur
     from .info import bench, info
     from .train import evaluate, train

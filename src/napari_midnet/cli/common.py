@@ -26,9 +26,9 @@ def elapsed_since(start: float) -> str:
     return f"{time.monotonic() - start:.1f} s"
 
 
-def command_line() -> str:
+def command_line(args) -> str:
     """The command as typed, for model cards."""
-    return "napari-midnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return "napari-midnet " + " ".join(shlex.quote(str(a)) for a in args.argv)
 
 
 def load_model_or_fail(spec: str):

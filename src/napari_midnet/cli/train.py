@@ -1,111 +1,82 @@
-"""The CLI's `train` and `evaluate` subcommands."""
+"""`napari-midnet train` and `evaluate`: the same training job the dock runs, from folders."""
 
 from __future__ import annotations
 
 import sys
 import time
 
-from ..events import Validated
+from ..events import PairAligned, Validated
 from .common import CliError, command_line, emit_json, load_model_or_fail, run_with_bar
 
 
-def _load_training_data(args):
-    from ..files import ImageReadError
-    from ..pairs import PairError, load_pair_folder, load_sharp_folder
-
-    log = lambda message: print(f"registered {message}", file=sys.stderr)  # noqa: E731
-    try:
-        pairs = [p for folder in args.pairs for p in load_pair_folder(folder, not args.no_register, log=log)]
-        sharp = [s for folder in args.sharp_only for s in load_sharp_folder(folder)]
-    except (PairError, ImageReadError) as error:
-        raise CliError(str(error)) from None
-    images = pairs + sharp
-    if not images:
-        raise CliError("give training data with --pairs DIR and/or --sharp-only DIR")
-    names = {image.name for image in images}
-    held_out = set(args.val) if args.val is not None else ({sorted(names)[-1]} if len(names) > 1 else set())
-    unknown = held_out - names
-    if unknown:
-        raise CliError(f"--val names no image of the training data: {', '.join(sorted(unknown))}")
-    train_set = [image for image in images if image.name not in held_out]
-    val_set = [image for image in images if image.name in held_out]
-    # The same frame may come both as a pair and as a sharp-only image: validate it once, on the pair.
-    val_set = [v for v in val_set if v.blurry is not None or all(p.name != v.name for p in pairs)]
-    if not train_set:
-        raise CliError("every image is held out for validation; leave at least one for training")
-    return train_set, val_set
-
-
 def train(args) -> int:
-    from ..config import DEFAULT_MODEL
-    from ..device import pick_device
-    from ..nets import build_model
-    from ..training import TrainConfig
-    from ..training import train as train_generator
+    from ..files import ImageReadError
+    from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
+    from ..pairs import PairError
     from ..weights import save_weights
 
-    if not args.out.suffix == ".safetensors":
+    if args.out.suffix != ".safetensors":
         raise CliError("--out must name a .safetensors file")
-    train_set, val_set = _load_training_data(args)
-    if args.preset:
-        try:
-            model, base = build_model(args.preset), f"fresh {args.preset}"
-        except ValueError as error:
-            raise CliError(str(error)) from None
-        preset = args.preset
-    else:
-        loaded = load_model_or_fail(args.init or DEFAULT_MODEL)
-        model, base = loaded.model, f"{loaded.name} (sha256 {loaded.sha256[:12]})"
-        preset = loaded.card.get("preset", loaded.name)
     if not 0.0 <= args.real_fraction <= 1.0:
         raise CliError("--real-fraction must be between 0 and 1")
-    config = TrainConfig(iterations=args.iterations, crop=args.crop, batch=args.batch, lr=args.lr,
-                         seed=args.seed, real_fraction=args.real_fraction,
-                         checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
-    device = pick_device(args.device)
-    print(f"training {base} on {len(train_set)} images ({', '.join(i.name for i in train_set)}), "
-          f"validating on {', '.join(i.name for i in val_set) or 'nothing'}, device {device}", file=sys.stderr)
-    last_val: list[Validated] = []
+    if not args.pairs and not args.sharp_only:
+        raise CliError("give training data with --pairs DIR and/or --sharp-only DIR")
+    settings = FinetuneSettings(
+        iterations=args.iterations, lr=args.lr, crop=args.crop, batch=args.batch, seed=args.seed,
+        validation=tuple(args.val) if args.val else AUTO_VALIDATION, align=not args.no_register,
+        real_fraction=args.real_fraction, output_name=args.out.stem,
+        checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
+    deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes else float("inf")
+    request = FinetuneRequest(_base_model(args), settings, pair_folders=tuple(args.pairs),
+                              sharp_folders=tuple(args.sharp_only), resume=args.resume, device=args.device,
+                              should_stop=lambda: time.monotonic() > deadline, command=command_line(args))
+    print(f"training {request.base.name} on {args.device}", file=sys.stderr)
+    try:
+        outcome = run_with_bar(finetune_job(request), "train", _progress_note())
+    except (PairError, ImageReadError, ValueError, FileNotFoundError) as error:
+        raise CliError(str(error)) from None
+    training, metrics = outcome.card["training"], outcome.card.get("metrics")
+    print(f"trained on {', '.join(training['train'])}; validated on {', '.join(training['validation']) or 'nothing'}",
+          file=sys.stderr)
+    if metrics:
+        print(f"validation PSNR {metrics['before']['psnr']:.2f} -> {metrics['after']['psnr']:.2f} dB, "
+              f"SSIM {metrics['before']['ssim']:.3f} -> {metrics['after']['ssim']:.3f} "
+              f"(blurry input: {metrics['input']['psnr']:.2f} dB, {metrics['input']['ssim']:.3f})", file=sys.stderr)
+    save_weights(outcome.loaded.model, args.out, outcome.card)
+    print(f"wrote {args.out} ({outcome.result.step} iterations; checkpoint {outcome.result.checkpoint})")
+    return 0
+
+
+def _base_model(args):
+    """A fresh network of --preset, or the weights of --init (default: the default model)."""
+    from ..config import DEFAULT_MODEL
+    from ..weights import LoadedModel, tensors_sha256
+
+    if not args.preset:
+        return load_model_or_fail(args.init or DEFAULT_MODEL)
+    from ..nets import build_model
+
+    try:
+        model = build_model(args.preset)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    return LoadedModel(model, f"fresh {args.preset}", {"preset": args.preset, "trained": False},
+                       tensors_sha256(model.state_dict()))
+
+
+def _progress_note():
+    """The bar's note: loss and the last validation PSNR; alignments are printed as they come."""
+    last: list[Validated] = []
 
     def note(event) -> str:
+        if isinstance(event, PairAligned) and event.ok:
+            print(f"registered {event.name}: {event.description}", file=sys.stderr)
         if isinstance(event, Validated):
-            last_val[:] = [event]
+            last[:] = [event]
         loss = f"loss {event.loss:.4f}" if hasattr(event, "loss") else ""
-        return loss + (f" val PSNR {last_val[0].psnr:.2f} dB" if last_val else "")
+        return loss + (f" val PSNR {last[0].psnr:.2f} dB" if last else "")
 
-    deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes else float("inf")
-    out_of_time = lambda: time.monotonic() > deadline  # noqa: E731
-    try:
-        result = run_with_bar(train_generator(model, train_set, val_set, config, should_stop=out_of_time,
-                                              resume=args.resume, device=device), "train", note)
-    except (ValueError, FileNotFoundError) as error:
-        raise CliError(str(error)) from None
-    card = {
-        "preset": preset,
-        "trained": True,
-        "base": base,
-        "training": {
-            "command": command_line(),
-            "data": {"pairs": [str(p) for p in args.pairs], "sharp_only": [str(p) for p in args.sharp_only],
-                     "train": [i.name for i in train_set], "validation": [i.name for i in val_set]},
-            "iterations": result.step, "crop": args.crop, "batch": args.batch, "seed": args.seed,
-            "real_fraction": args.real_fraction,
-            "loss": "L1 + 0.05 edge + 0.01 FFT",
-        },
-    }
-    if result.after is not None:
-        card["metrics"] = {
-            "validation_region": "central 512x512 of each validation image's registered valid area",
-            "input": {"psnr": result.baseline.psnr, "ssim": result.baseline.ssim},
-            "before": {"psnr": result.before.psnr, "ssim": result.before.ssim},
-            "after": {"psnr": result.after.psnr, "ssim": result.after.ssim},
-        }
-        print(f"validation PSNR {result.before.psnr:.2f} -> {result.after.psnr:.2f} dB, "
-              f"SSIM {result.before.ssim:.3f} -> {result.after.ssim:.3f} "
-              f"(blurry input: {result.baseline.psnr:.2f} dB, {result.baseline.ssim:.3f})", file=sys.stderr)
-    save_weights(result.model, args.out, card)
-    print(f"wrote {args.out} ({result.step} iterations; checkpoint {result.checkpoint})")
-    return 0
+    return note
 
 
 def evaluate(args) -> int:

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..events import CheckpointSaved, PairAligned, TrainStep, Validated
-from ..finetune import AUTO_VALIDATION, FinetuneSettings, TrainingSource, finetune_job
+from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, TrainingSource, finetune_job
 from ..progress import Eta, clock
 from ..registry import ModelRegistry
 from ..state import DeblurSettings, FinetuneRun, RunStatus, TrainingEntry
@@ -260,12 +260,11 @@ class FinetuneWidget(QWidget):
         self.status_changed.emit()
         self._eta = Eta()
         self.message.setText("Aligning pairs…" if self.settings.align else "Starting…")
-        self.workers.run(
-            finetune_job, base, sources, self.settings, self.run.stop.is_set,
-            self.run.checkpoint if resume else None, self.deblur_settings.device, tuple(folders), self.run.initial,
-            on_yield=self._on_event, on_return=self._on_done, on_error=self._on_error, on_finish=self._on_finished,
-            on_stop=self.run.stop.set,
-        )
+        request = FinetuneRequest(base, self.settings, sources, pair_folders=tuple(folders),
+                                  resume=self.run.checkpoint if resume else None, device=self.deblur_settings.device,
+                                  should_stop=self.run.stop.is_set)
+        self.workers.run(finetune_job, request, on_yield=self._on_event, on_return=self._on_done,
+                         on_error=self._on_error, on_finish=self._on_finished, on_stop=self.run.stop.set)
 
     def request_stop(self) -> None:
         self.run.stop.set()
@@ -285,8 +284,6 @@ class FinetuneWidget(QWidget):
                                  f"ETA {clock(eta)}")
         elif isinstance(event, Validated):
             self.run.psnr.append((event.step, event.psnr))
-            if self.run.initial is None:
-                self.run.initial = event
         elif isinstance(event, CheckpointSaved):
             self.run.checkpoint = event.path
         self.plot.set_data(self.run.losses, self.run.psnr, self.settings.iterations)
