@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from psygnal import evented
 
 from .device import pick_device
 from .events import PairAligned
@@ -38,6 +39,7 @@ class TrainingSource:
     origin: str = ""  # layer name or file path, for the model card
 
 
+@evented
 @dataclass
 class FinetuneSettings:
     iterations: int = 300

@@ -86,9 +86,8 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     out_dtype = np.float32 if options.float32 else image.dtype
     result = np.empty(planes.shape, dtype=out_dtype)
 
-    model = model.to(device).eval()
     channels_last = torch.channels_last
-    model = model.to(memory_format=channels_last)
+    model = _for_inference(model, device)
     precision = autocast(device)
     views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
     for index in range(planes.shape[0]):
@@ -124,6 +123,16 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
         if rows < height:
             result[index, rows:] = planes[index, rows:]
     return rebuild(result)
+
+
+def _for_inference(model, device: str):
+    """An eval-mode, channels-last copy on `device`: the caller's model (shared by the dock's
+    registry, perhaps being fine-tuned) keeps its device, memory format and mode."""
+    import copy
+
+    import torch
+
+    return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
 
 
 def _is_uniform(plane: np.ndarray) -> bool:

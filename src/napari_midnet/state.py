@@ -1,4 +1,8 @@
-"""Widget state kept apart from the widgets: what the user chose, and what is running."""
+"""Widget state kept apart from the widgets: what the user chose, and what is running.
+
+Evented (psygnal): widgets write fields and connect to `<instance>.events.<field>`; workers get
+a copy (`dataclasses.replace`) so a change made while a job runs never reaches it.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,25 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from psygnal import evented
+
 from .config import DEFAULT_MODEL
+from .restore import RestoreOptions
 
 
+@evented
 @dataclass
-class DeblurSettings:
+class DeblurSettings(RestoreOptions):
+    """The restoration options (one declaration, in restore.py) plus what the dock adds."""
+
     model: str = DEFAULT_MODEL  # a name in the ModelRegistry
-    device: str = "auto"
-    tile: int | None = None  # None: automatic
-    overlap: int = 64
     current_slice_only: bool = False
-    keep_databar: bool = True
-    ensemble: bool = False  # average the 8 flips/rotations (8 network passes)
-    strength: float = 1.0  # 0: input unchanged .. 1: the network's full correction
 
 
+@evented
 @dataclass
 class RunStatus:
-    """What the dock is doing; widgets enable/disable themselves from it."""
+    """What the dock is doing; widgets enable/disable themselves from `events.task`."""
 
     task: str | None = None  # "deblur", "finetune" or None
 

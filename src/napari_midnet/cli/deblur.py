@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import time
 
-from .. import __version__
 from .common import EXIT_FAILURE, CliError, elapsed_since, load_model_or_fail, run_with_bar
 
 
@@ -57,18 +56,15 @@ def deblur(args) -> int:
 
 
 def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
-    from ..device import pick_device
+    from ..deblur import provenance
     from ..files import read_image, read_tiff_layout, write_tiff
     from ..restore import restore
 
     start = time.monotonic()
     image = read_image(source)
     restored = run_with_bar(restore(image, loaded.model, options), source.name)
-    provenance = {"version": __version__, "model": loaded.name, "weights_sha256": loaded.sha256,
-                  "tile": options.tile or "auto", "overlap": options.overlap, "strength": options.strength,
-                  "ensemble": options.ensemble, "databar_kept": options.keep_databar,
-                  "device": pick_device(options.device), "source": source.name}
-    write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source), provenance=provenance)
+    write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
+               provenance=provenance(loaded, options) | {"source": source.name})
     readout = _sharpness_readout(image, restored)
     print(f"{source.name} -> {target}  sharpness {readout.source_sharpness:.3f} -> "
           f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {elapsed_since(start)}")

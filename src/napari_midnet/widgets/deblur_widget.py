@@ -37,7 +37,6 @@ UNTRAINED_NOTE = "UNTRAINED: no trained weights ship for this preset; its output
 
 class DeblurWidget(QWidget):
     deblurred = Signal(str, str)  # source and result layer names
-    status_changed = Signal()
 
     def __init__(self, viewer, settings: DeblurSettings, status: RunStatus, registry: ModelRegistry,
                  workers: WorkerTracker, parent=None):
@@ -206,7 +205,6 @@ class DeblurWidget(QWidget):
         if self.registry.untrained(settings.model):
             show_warning(f"{settings.model} is {UNTRAINED_NOTE}")
         self.status.task = "deblur"
-        self.status_changed.emit()
         self.progress_bar.setValue(0)
         self.message.setText(f"Deblurring '{layer.name}' with {settings.model}…")
         self.worker = self.workers.run(
@@ -270,7 +268,6 @@ class DeblurWidget(QWidget):
         self._close_progress()
         self.worker = None
         self.status.task = None
-        self.status_changed.emit()
 
     def _close_progress(self) -> None:
         if self._progress is not None:

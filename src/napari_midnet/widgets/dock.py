@@ -24,10 +24,9 @@ class MidnetDock(QScrollArea):
         self.compare = CompareWidget(napari_viewer, self.workers)
         self.finetune = FinetuneWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
         self.deblur.deblurred.connect(self.compare.set_pair)
-        self.deblur.status_changed.connect(self.update_enabled)
-        self.finetune.status_changed.connect(self.update_enabled)
+        self.status.events.task.connect(self.update_enabled)
+        self.settings.events.model.connect(self.finetune.update_enabled)
         self.finetune.model_ready.connect(self.deblur.select_model)
-        self.deblur.model_combo.currentTextChanged.connect(lambda _: self.finetune.update_enabled())
 
         content = QWidget()
         layout = QVBoxLayout(content)

@@ -39,7 +39,6 @@ from .workers import WorkerTracker
 
 class FinetuneWidget(QWidget):
     model_ready = Signal(str)  # registry name of a freshly fine-tuned model
-    status_changed = Signal()
 
     def __init__(self, viewer, deblur_settings: DeblurSettings, status: RunStatus, registry: ModelRegistry,
                  workers: WorkerTracker, parent=None):
@@ -123,7 +122,8 @@ class FinetuneWidget(QWidget):
 
     # --- small builders -----------------------------------------------------------------
     def _set(self, **changes) -> None:
-        self.settings = replace(self.settings, **changes)
+        for key, value in changes.items():
+            setattr(self.settings, key, value)
 
     def _int(self, low, high, value, key, step=1) -> QSpinBox:
         spin = QSpinBox()
@@ -257,10 +257,9 @@ class FinetuneWidget(QWidget):
             show_error(f"Cannot fine-tune {self.deblur_settings.model}: {error}")
             return
         self.status.task = "finetune"
-        self.status_changed.emit()
         self._eta = Eta()
         self.message.setText("Aligning pairs…" if self.settings.align else "Starting…")
-        request = FinetuneRequest(base, self.settings, sources, pair_folders=tuple(folders),
+        request = FinetuneRequest(base, replace(self.settings), sources, pair_folders=tuple(folders),
                                   resume=self.run.checkpoint if resume else None, device=self.deblur_settings.device,
                                   should_stop=self.run.stop.is_set)
         self.workers.run(finetune_job, request, on_yield=self._on_event, on_return=self._on_done,
@@ -315,7 +314,6 @@ class FinetuneWidget(QWidget):
 
     def _on_finished(self) -> None:
         self.status.task = None
-        self.status_changed.emit()
 
     # --- saving ------------------------------------------------------------------------------------
     def _choose_save_path(self) -> None:
