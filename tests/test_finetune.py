@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from napari_midnet.events import PairAligned
-from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, TrainingSource, finetune_job
-from napari_midnet.pairs import PairError
+from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, finetune_job
+from napari_midnet.pairs import PairError, TrainingSource
 from napari_midnet.weights import load_model
 
 from .conftest import blurred_pair, drain, sem_like, tiny_base

@@ -110,11 +110,8 @@ def test_finetune_errors_are_notifications(panel, qtbot):
         notification_manager.notification_ready.disconnect(callback)
 
 
-def test_closing_mid_training_leaves_a_resumable_checkpoint(panel, qtbot, tmp_path):
-    import torch
-    from qtpy.QtCore import QThreadPool
-
-    viewer, dock, panel = panel
+def start_endless_training(viewer, panel, qtbot):
+    """A run of 100000 steps on one pair, interrupted by the test once three steps are done."""
     blurry, sharp = blurred_pair(0)
     viewer.add_image(blurry, name="b")
     viewer.add_image(sharp, name="s")
@@ -125,6 +122,14 @@ def test_closing_mid_training_leaves_a_resumable_checkpoint(panel, qtbot, tmp_pa
     panel.iterations_spin.setValue(100000)
     panel.run_button.click()
     qtbot.waitUntil(lambda: len(panel.run.losses) >= 3, timeout=WAIT_MS)
+
+
+def test_closing_mid_training_leaves_a_resumable_checkpoint(panel, qtbot, tmp_path):
+    import torch
+    from qtpy.QtCore import QThreadPool
+
+    viewer, dock, panel = panel
+    start_endless_training(viewer, panel, qtbot)
     dock.shutdown()  # what closing the dock or napari does: returns once the thread has ended
     assert QThreadPool.globalInstance().activeThreadCount() == 0
     qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)
@@ -139,16 +144,7 @@ def test_napari_quitting_mid_training_leaves_a_checkpoint(panel, qtbot, tmp_path
     from napari.qt.threading import WorkerBase
 
     viewer, dock, panel = panel
-    blurry, sharp = blurred_pair(0)
-    viewer.add_image(blurry, name="b")
-    viewer.add_image(sharp, name="s")
-    panel.blurry_combo.setCurrentText("b")
-    panel.sharp_combo.setCurrentText("s")
-    panel.add_pair()
-    panel.align_check.setChecked(False)
-    panel.iterations_spin.setValue(100000)
-    panel.run_button.click()
-    qtbot.waitUntil(lambda: len(panel.run.losses) >= 3, timeout=WAIT_MS)
+    start_endless_training(viewer, panel, qtbot)
     WorkerBase.await_workers()  # exactly what napari connects to QApplication.aboutToQuit
     state = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=True)
     assert 3 <= state["step"] < 100000

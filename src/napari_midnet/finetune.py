@@ -15,28 +15,24 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 from psygnal import evented
 
 from .device import pick_device
 from .events import PairAligned
-from .files import IMAGE_SUFFIXES, read_image
-from .pairs import PairError, TrainingImage, make_pair, make_sharp_only, pair_files
+from .pairs import (
+    PairError,
+    TrainingImage,
+    TrainingSource,
+    make_pair,
+    make_sharp_only,
+    pair_folder_sources,
+    sharp_folder_sources,
+)
 from .training import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, train
 from .weights import LoadedModel, tensors_sha256
 
 AUTO_VALIDATION = "automatic"
 HELD_OUT_FRACTION = 0.25
-
-
-@dataclass
-class TrainingSource:
-    """One image for fine-tuning: a pair (blurry given) or a sharp-only image."""
-
-    name: str
-    sharp: np.ndarray
-    blurry: np.ndarray | None = None
-    origin: str = ""  # layer name or file path, for the model card
 
 
 @evented
@@ -86,23 +82,6 @@ class FinetuneOutcome:
         """Validation PSNR went up (or there was nothing to validate): safe to make it the active model."""
         metrics = self.card.get("metrics")
         return metrics is None or metrics["after"]["psnr"] > metrics["before"]["psnr"]
-
-
-def folder_sources(folder: str | Path) -> list[TrainingSource]:
-    """Pairs from a `blurry/` + `sharp/` folder, read but not yet aligned."""
-    return [TrainingSource(name, read_image(sharp), read_image(blurry), origin=str(blurry.parent.parent))
-            for name, blurry, sharp in pair_files(folder)]
-
-
-def sharp_folder_sources(folder: str | Path) -> list[TrainingSource]:
-    """Every image of a folder of sharp images, for the simulator."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise PairError(f"{folder} is not a folder")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise PairError(f"no images in {folder}")
-    return [TrainingSource(path.stem, read_image(path), origin=str(path)) for path in paths]
 
 
 def ensure_writable(folder: str | Path) -> Path:
@@ -180,7 +159,7 @@ def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOu
     settings = request.settings
     device = pick_device(request.device)
     folder = ensure_writable(settings.checkpoint_dir or default_checkpoint_dir())
-    sources = (list(request.sources) + [s for path in request.pair_folders for s in folder_sources(path)]
+    sources = (list(request.sources) + [s for path in request.pair_folders for s in pair_folder_sources(path)]
                + [s for path in request.sharp_folders for s in sharp_folder_sources(path)])
     images = yield from prepare_images(sources, settings)
     train_set, val_set = split_validation(images, settings.validation)

@@ -34,6 +34,16 @@ class TrainingImage:
         return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+@dataclass
+class TrainingSource:
+    """One image for fine-tuning: a pair (blurry given) or a sharp-only image."""
+
+    name: str
+    sharp: np.ndarray
+    blurry: np.ndarray | None = None
+    origin: str = ""  # layer name or file path, for the model card
+
+
 class PairError(ValueError):
     """A pair that cannot be used; one sentence for the user."""
 
@@ -135,25 +145,28 @@ def pair_files(folder: str | Path) -> list[tuple[str, Path, Path]]:
     return [(name, blurry[name], sharp[name]) for name in common]
 
 
-def load_pair_folder(folder: str | Path, register: bool = True, names: list[str] | None = None,
-                     log=None) -> list[TrainingImage]:
-    """Registered pairs from a pairs folder (see `pair_files`)."""
-    pairs = []
-    for name, blurry, sharp in pair_files(folder):
-        if names is not None and name not in names:
-            continue
-        pair = make_pair(name, read_image(blurry), read_image(sharp), register)
-        if log and pair.registration is not None:
-            log(f"{name}: {pair.registration.describe()}")
-        pairs.append(pair)
-    return pairs
+def pair_folder_sources(folder: str | Path, names: list[str] | None = None) -> list[TrainingSource]:
+    """Pairs from a `blurry/` + `sharp/` folder (only `names`, if given), read but not yet aligned."""
+    return [TrainingSource(name, read_image(sharp), read_image(blurry), origin=str(blurry.parent.parent))
+            for name, blurry, sharp in pair_files(folder) if names is None or name in names]
 
 
-def load_sharp_folder(folder: str | Path) -> list[TrainingImage]:
+def sharp_folder_sources(folder: str | Path) -> list[TrainingSource]:
+    """Every image of a folder of sharp images, for the simulator."""
     folder = Path(folder)
     if not folder.is_dir():
         raise PairError(f"{folder} is not a folder")
-    images = [make_sharp_only(p.stem, read_image(p)) for p in _images_by_stem(folder).values()]
-    if not images:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
         raise PairError(f"no images in {folder}")
-    return images
+    return [TrainingSource(path.stem, read_image(path), origin=str(path)) for path in paths]
+
+
+def load_pair_folder(folder: str | Path, register: bool = True, names: list[str] | None = None
+                     ) -> list[TrainingImage]:
+    """Registered pairs from a pairs folder (see `pair_files`)."""
+    return [make_pair(s.name, s.blurry, s.sharp, register) for s in pair_folder_sources(folder, names)]
+
+
+def load_sharp_folder(folder: str | Path) -> list[TrainingImage]:
+    return [make_sharp_only(s.name, s.sharp) for s in sharp_folder_sources(folder)]

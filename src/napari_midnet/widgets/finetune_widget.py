@@ -25,7 +25,8 @@ from qtpy.QtWidgets import (
 )
 
 from ..events import CheckpointSaved, PairAligned, TrainStep, Validated
-from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, TrainingSource, finetune_job
+from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
+from ..pairs import TrainingSource
 from ..progress import Eta, clock
 from ..registry import ModelRegistry
 from ..state import DeblurSettings, FinetuneRun, RunStatus, TrainingEntry
