@@ -43,7 +43,7 @@ def main(runs: Path, calibration: Path) -> None:
         "command": "python scripts/check_blind_model.py --model <weights> --json <file>",
         **json.loads((runs / "checks.json").read_text()),
     }
-    card["recipe"] = "scripts/train_shipped_weights.sh (from scratch, one stage)"
+    card["recipe"] = "scripts/train_shipped_weights.sh (from scratch, one stage: 6000 steps in 128-px crops)"
     target = Path(__file__).resolve().parents[1] / "resources" / "midnet-s.safetensors"
     save_weights(final.model, target, card, half=True)
     print(f"wrote {target}")
