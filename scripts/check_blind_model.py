@@ -19,6 +19,7 @@ from napari_midnet.bundled import sample_paths
 from napari_midnet.config import DEFAULT_MODEL
 from napari_midnet.degrade import Degradation
 from napari_midnet.evaluation import evaluate_pairs, harm, synthetic_pair
+from napari_midnet.events import drain
 from napari_midnet.files import read_image
 from napari_midnet.pairs import load_pair_folder, load_sharp_folder, make_pair
 from napari_midnet.weights import load_model
@@ -27,22 +28,14 @@ STRENGTHS = {"light": 1.5, "medium": 4.0, "heavy": 8.0}  # defocus sigma, px
 NOISE = {"dose": 2000.0, "read_noise": 0.005}  # about the real pairs' noise
 
 
-def run(generator):
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
-
-
 def real_pairs(model, data: Path, frames: list[str]) -> dict:
     pairs = load_pair_folder(data / "midnet-pairs", names=frames)
-    return run(evaluate_pairs(model, pairs, wiener=True))
+    return drain(evaluate_pairs(model, pairs, wiener=True))
 
 
 def do_no_harm(model, data: Path, source: str, count: int, wiener: tuple[float, float]) -> dict:
     images = load_sharp_folder(data / "midnet-pairs" / "sharp") + load_sharp_folder(data / "sem-sharp" / source)[:count]
-    return {image.name: run(harm(model, image, wiener=wiener)) for image in images}
+    return {image.name: drain(harm(model, image, wiener=wiener)) for image in images}
 
 
 def other_instrument(model, data: Path, source: str, count: int) -> dict:
@@ -51,14 +44,14 @@ def other_instrument(model, data: Path, source: str, count: int) -> dict:
     for strength, sigma in STRENGTHS.items():
         pairs = [synthetic_pair(image, Degradation(sigma=sigma, **NOISE), seed, f"{image.name}@{strength}")
                  for seed, image in enumerate(images)]
-        results[strength] = run(evaluate_pairs(model, pairs, wiener=True))["mean"]
+        results[strength] = drain(evaluate_pairs(model, pairs, wiener=True))["mean"]
     return results
 
 
 def zeiss_sample(model) -> dict:
     paths = sample_paths()
     pair = make_pair("zeiss-sample", read_image(paths["SEM blurry"]), read_image(paths["SEM sharp"]), register=False)
-    return run(evaluate_pairs(model, [pair], wiener=True))["mean"]
+    return drain(evaluate_pairs(model, [pair], wiener=True))["mean"]
 
 
 def row(label: str, scores: dict) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from napari_midnet.events import drain as events_drain  # noqa: E402
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAIRS = SHARED / "midnet-pairs"
 
@@ -40,11 +42,7 @@ def perturb(model, seed=0, scale=0.2):
 def drain(generator):
     """Run a progress generator to the end; return (events, result)."""
     events = []
-    while True:
-        try:
-            events.append(next(generator))
-        except StopIteration as stop:
-            return events, stop.value
+    return events, events_drain(generator, events.append)
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.ndimage import binary_erosion, convolve
-from scipy.signal import fftconvolve
 
-from .degrade import Degradation, blur_kernel
+from .degrade import Degradation, blur
 from .pairs import TrainingImage
 
 FIT_SIZE = 512  # side of the central region fitted
@@ -73,10 +72,7 @@ def fit_degradation(pair: TrainingImage) -> DegradationFit:
     border = 40
 
     def evaluate(sigma: float, ratio: float, angle: float):
-        kernel = blur_kernel(Degradation(sigma=sigma, axis_ratio=ratio, angle=angle))
-        pad = kernel.shape[0] // 2
-        blurred = fftconvolve(np.pad(sharp, pad, mode="reflect"), kernel, mode="valid")
-        return _tone_fit(blurred, blurry, border)
+        return _tone_fit(blur(sharp, Degradation(sigma=sigma, axis_ratio=ratio, angle=angle)), blurry, border)
 
     candidates = [(s, r, a) for s in (0.3, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.5, 10.0, 13.0, 17.0, 22.0)
                   for r in (1.0, 1.6, 2.5) for a in ((0.0,) if r == 1.0 else np.arange(4) * np.pi / 4)]
@@ -86,6 +82,6 @@ def fit_degradation(pair: TrainingImage) -> DegradationFit:
             for g in ((1.0,) if ratio == 1.0 else (0.85, 1.0, 1.15))
             for h in ((0.0,) if ratio == 1.0 else (-np.pi / 8, 0.0, np.pi / 8))]
     _, (sigma, ratio, angle) = min((evaluate(*c)[2], c) for c in fine)
-    gain, offset, residual = evaluate(sigma, max(ratio, 1.0), angle)
-    return DegradationFit(pair.name, float(sigma), float(max(ratio, 1.0)), float(np.rad2deg(angle) % 180),
+    gain, offset, residual = evaluate(sigma, ratio, angle)
+    return DegradationFit(pair.name, float(sigma), float(ratio), float(np.rad2deg(angle) % 180),
                           gain, offset, residual, noise_std(blurry), noise_std(sharp))

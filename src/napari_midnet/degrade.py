@@ -88,15 +88,19 @@ def blur_kernel(d: Degradation) -> np.ndarray:
     return kernel / kernel.sum()
 
 
+def blur(image: np.ndarray, d: Degradation) -> np.ndarray:
+    """The image through `d`'s blur kernel (reflected at the borders); unchanged without blur."""
+    image = np.asarray(image, dtype=np.float64)
+    if d.sigma <= 0 and d.drift <= 0:
+        return image
+    kernel = blur_kernel(d)
+    pad = kernel.shape[0] // 2
+    return fftconvolve(np.pad(image, pad, mode="reflect"), kernel, mode="valid")
+
+
 def apply_degradation(sharp: np.ndarray, d: Degradation, rng: np.random.Generator) -> np.ndarray:
     """Blur, scan errors, streak, tone, noise and 8-bit quantisation; `rng` draws the noise."""
-    image = np.asarray(sharp, dtype=np.float64)
-    if d.sigma > 0 or d.drift > 0:
-        kernel = blur_kernel(d)
-        pad = kernel.shape[0] // 2
-        blurred = fftconvolve(np.pad(image, pad, mode="reflect"), kernel, mode="valid")
-    else:
-        blurred = image
+    blurred = blur(sharp, d)
     if d.line_jitter or d.line_wave:
         rows, cols = blurred.shape
         phase = rng.uniform(0, 2 * np.pi)

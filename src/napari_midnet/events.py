@@ -3,8 +3,20 @@ that advance a progress bar carry `done` and `total`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def drain(generator: Generator, on_event: Callable[[object], None] | None = None):
+    """Run a job generator to the end (handing each event to `on_event`); return its result."""
+    while True:
+        try:
+            event = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if on_event is not None:
+            on_event(event)
 
 
 @dataclass(frozen=True)

@@ -171,9 +171,9 @@ def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOu
     result = yield from train(copy.deepcopy(request.base.model), train_set, val_set, config,
                               should_stop=request.should_stop, resume=request.resume, device=device)
     card = model_card(request, sources, train_set, val_set, result)
-    loaded = LoadedModel(result.model.cpu().eval(), settings.output_name, card)
-    loaded.sha256 = tensors_sha256(loaded.model.state_dict())
-    return FinetuneOutcome(loaded, result, card)
+    model = result.model.cpu().eval()
+    return FinetuneOutcome(LoadedModel(model, settings.output_name, card, tensors_sha256(model.state_dict())),
+                           result, card)
 
 
 def model_card(request: FinetuneRequest, sources: list[TrainingSource], train_set: list[TrainingImage],

@@ -156,10 +156,10 @@ def sharp_folder_sources(folder: str | Path) -> list[TrainingSource]:
     folder = Path(folder)
     if not folder.is_dir():
         raise PairError(f"{folder} is not a folder")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = _images_by_stem(folder)
     if not paths:
         raise PairError(f"no images in {folder}")
-    return [TrainingSource(path.stem, read_image(path), origin=str(path)) for path in paths]
+    return [TrainingSource(name, read_image(path), origin=str(path)) for name, path in paths.items()]
 
 
 def load_pair_folder(folder: str | Path, register: bool = True, names: list[str] | None = None

@@ -91,7 +91,9 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     precision = autocast(device)
     views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
     for index in range(planes.shape[0]):
-        if _is_uniform(planes[index, :rows]):  # nothing to deblur; the network would invent a tile pattern
+        # Nothing to deblur (a uniform plane, where the network would invent a tile pattern), or
+        # nothing of the network's output wanted (strength 0): the plane passes through.
+        if options.strength == 0 or _is_uniform(planes[index, :rows]):
             result[index] = _to_dtype(planes[index].astype(np.float32), out_dtype)
             continue
         # Each view writes through the same view of the accumulator, so its result lands back

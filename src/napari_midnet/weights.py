@@ -88,15 +88,20 @@ def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedM
             return loaded
         if not allow_untrained:
             raise WeightsError(f"no trained weights ship for preset {spec!r}")
-        import torch
-
-        from .nets import build_model
-
-        with torch.random.fork_rng():  # the same untrained weights (and sha256) on every load
-            torch.manual_seed(0)
-            model = build_model(spec).eval()
-        return LoadedModel(model, spec, {"preset": spec, "trained": False}, tensors_sha256(model.state_dict()))
+        return fresh_model(spec)
     return _load_file(Path(spec))
+
+
+def fresh_model(preset: str, seed: int = 0, name: str | None = None) -> LoadedModel:
+    """A newly initialised network of a preset (untrained); the same weights for the same seed."""
+    import torch
+
+    from .nets import build_model
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = build_model(preset).eval()
+    return LoadedModel(model, name or preset, {"preset": preset, "trained": False}, tensors_sha256(model.state_dict()))
 
 
 def _load_file(path: Path) -> LoadedModel:
@@ -185,30 +190,9 @@ def _config_from_card(card: dict, state: dict, path: Path) -> ModelConfig:
             return ModelConfig.from_dict(card["architecture"])
         except (TypeError, ValueError) as error:
             raise WeightsError(f"{path.name} has an invalid model card ({error})") from None
-    return _config_from_keys(state)
+    from .nets import config_from_state
 
-
-def _config_from_keys(state: dict) -> ModelConfig:
-    """The architecture a card-less state dict was saved from: width from the first conv, block
-    counts from the numbered keys (encoders.<level>.<block>...), gates from their presence."""
-    import re
-
-    def blocks(prefix: str) -> dict[int, int]:
-        found: dict[int, set] = {}
-        for key in state:
-            match = re.match(rf"{prefix}\.(\d+)\.(\d+)\.", key)
-            if match:
-                found.setdefault(int(match[1]), set()).add(int(match[2]))
-        return {level: len(numbers) for level, numbers in found.items()}
-
-    intro = state.get("intro.weight")
-    if intro is None:
-        return PRESETS["midnet"].config  # not ours at all: the shape check names what is wrong
-    encoders, decoders = blocks("encoders"), blocks("decoders")
-    middle = {int(m[1]) for key in state if (m := re.match(r"middle\.(\d+)\.", key))}
-    return ModelConfig(width=int(intro.shape[0]), enc_blocks=tuple(encoders[i] for i in sorted(encoders)),
-                       middle_blocks=len(middle), dec_blocks=tuple(decoders[i] for i in sorted(decoders)),
-                       attention_gates=any(key.startswith("gates.") for key in state))
+    return config_from_state(state) or PRESETS["midnet"].config  # not ours: the shape check names what is wrong
 
 
 def _mismatches(expected: dict, state: dict) -> list[str]:

@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 
+from ..events import drain
 from ..progress import Eta, clock
 
 EXIT_FAILURE = 1
@@ -49,20 +50,20 @@ def load_model_or_fail(spec: str):
 
 def run_with_bar(generator, label: str, note=lambda event: ""):
     """Drive a progress generator, drawing a bar; returns the generator's result."""
-    bar = None
+    bar: list[ProgressBar] = []
+
+    def draw(event) -> None:
+        text = note(event)  # every event, so notes can remember e.g. the last validation
+        if hasattr(event, "total"):
+            if not bar:
+                bar.append(ProgressBar(label, event.total))
+            bar[0].update(event.done, text)
+
     try:
-        while True:
-            event = next(generator)
-            text = note(event)  # every event, so notes can remember e.g. the last validation
-            if hasattr(event, "total"):
-                if bar is None:
-                    bar = ProgressBar(label, event.total)
-                bar.update(event.done, text)
-    except StopIteration as stop:
-        return stop.value
+        return drain(generator, draw)
     finally:
-        if bar is not None:
-            bar.close()
+        if bar:
+            bar[0].close()
 
 
 class ProgressBar:

@@ -48,20 +48,17 @@ def train(args) -> int:
 
 
 def _base_model(args):
-    """A fresh network of --preset, or the weights of --init (default: the default model)."""
+    """A fresh network of --preset (initialised from --seed), or the weights of --init (default:
+    the default model)."""
     from ..config import DEFAULT_MODEL
-    from ..weights import LoadedModel, tensors_sha256
+    from ..weights import fresh_model
 
     if not args.preset:
         return load_model_or_fail(args.init or DEFAULT_MODEL)
-    from ..nets import build_model
-
     try:
-        model = build_model(args.preset)
+        return fresh_model(args.preset, seed=args.seed, name=f"fresh {args.preset}")
     except ValueError as error:
         raise CliError(str(error)) from None
-    return LoadedModel(model, f"fresh {args.preset}", {"preset": args.preset, "trained": False},
-                       tensors_sha256(model.state_dict()))
 
 
 def _progress_note():

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from ..config import PRESETS, ModelConfig
 from .midnet import MIDNet
+from .midnet import config_from_state as midnet_config_from_state
 
 ARCHITECTURES = {"midnet": MIDNet}  # NAFNet is MIDNet without attention gates (a config flag)
+CONFIG_READERS = (midnet_config_from_state,)  # each architecture's reader of card-less weights
 
 
 def build_model(preset_or_config: str | ModelConfig):
@@ -27,3 +29,8 @@ def build_model(preset_or_config: str | ModelConfig):
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def config_from_state(state: dict) -> ModelConfig | None:
+    """The configuration card-less weights were saved from, by the first architecture that knows them."""
+    return next((config for read in CONFIG_READERS if (config := read(state)) is not None), None)

@@ -7,6 +7,8 @@ Oktay et al., "Attention U-Net" (2018). Grayscale in, grayscale out, any H x W.
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -181,3 +183,24 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         return x
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def config_from_state(state: dict) -> ModelConfig | None:
+    """The configuration a card-less MIDNet state dict was saved from (None if it is not one):
+    width from the first conv, block counts from the numbered keys (encoders.<level>.<block>...),
+    attention gates from their presence."""
+    intro = state.get("intro.weight")
+    if intro is None:
+        return None
+
+    def blocks(prefix: str) -> tuple[int, ...]:
+        found: dict[int, set] = {}
+        for key in state:
+            match = re.match(rf"{prefix}\.(\d+)\.(\d+)\.", key)
+            if match:
+                found.setdefault(int(match[1]), set()).add(int(match[2]))
+        return tuple(len(found[level]) for level in sorted(found))
+
+    middle = {int(m[1]) for key in state if (m := re.match(r"middle\.(\d+)\.", key))}
+    return ModelConfig(width=int(intro.shape[0]), enc_blocks=blocks("encoders"), middle_blocks=len(middle),
+                       dec_blocks=blocks("decoders"), attention_gates=any(key.startswith("gates.") for key in state))
