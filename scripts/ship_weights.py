@@ -1,8 +1,10 @@
-"""Write resources/midnet-s.safetensors (fp16) from the blind training run, adding to its model
-card the data sources with their licences, the simulator's calibration and the blind-model checks.
+"""Write resources/PRESET.safetensors (fp16) from a training run, adding to its model card the
+data sources with their licences, the simulator's calibration, the checks and (kernel-aware
+models) how the blur is estimated and how well.
 
-Usage: python scripts/ship_weights.py RUNS_DIR CALIBRATION_JSON
-(RUNS_DIR holds midnet-s-blind.safetensors and checks.json from scripts/train_shipped_weights.sh;
+Usage: python scripts/ship_weights.py RUNS_DIR CALIBRATION_JSON [PRESET]
+(RUNS_DIR holds PRESET.safetensors and PRESET-checks.json from scripts/train_shipped_weights.sh,
+and for a kernel-aware PRESET blur-estimator.json from scripts/train_blur_estimator.py;
 CALIBRATION_JSON is `python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json`.)
 """
 
@@ -30,24 +32,39 @@ DATA_SOURCES = [
 ]
 
 
-def main(runs: Path, calibration: Path) -> None:
-    final = load_model(runs / "midnet-s-blind.safetensors")
+RECIPES = {
+    "midnet-s": "scripts/train_shipped_weights.sh (from scratch, one stage: 6000 steps in 128-px crops)",
+    "midnet-s-psf": "PRESET=midnet-s-psf scripts/train_shipped_weights.sh (from the blind midnet-s, its four "
+                    "blur-condition inputs at zero: 4000 steps in 128-px crops, lr 5e-4; the condition is the "
+                    "simulator's true spot, or a real pair's fitted one, perturbed as blur identification errs)",
+}
+
+
+def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
+    final = load_model(runs / f"{preset}.safetensors")
     card = dict(final.card)
-    card["preset"] = "midnet-s"
+    card["preset"] = preset
     card["data_sources"] = DATA_SOURCES
     card["simulator_calibration"] = {
         "command": "python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json",
         "fits": json.loads(calibration.read_text()),
     }
     card["checks"] = {
-        "command": "python scripts/check_blind_model.py --model <weights> --json <file>",
-        **json.loads((runs / "checks.json").read_text()),
+        "command": "python scripts/check_blind_model.py --models <weights> --json <file>",
+        **json.loads((runs / f"{preset}-checks.json").read_text()),
     }
-    card["recipe"] = "scripts/train_shipped_weights.sh (from scratch, one stage: 6000 steps in 128-px crops)"
-    target = Path(__file__).resolve().parents[1] / "resources" / "midnet-s.safetensors"
+    if final.model.config.condition_planes:
+        card["blur_estimation"] = {
+            "how": "napari_midnet.blur: spectral features of 256-px windows (Welch average for the frame, "
+                   "one window per focus-map cell) regressed by an MLP (resources/blur-estimator.npz)",
+            "command": "python scripts/train_blur_estimator.py --json <file>",
+            "accuracy": json.loads((runs / "blur-estimator.json").read_text()),
+        }
+    card["recipe"] = RECIPES[preset]
+    target = Path(__file__).resolve().parents[1] / "resources" / f"{preset}.safetensors"
     save_weights(final.model, target, card, half=True)
     print(f"wrote {target}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:4])

@@ -4,7 +4,8 @@ pairs, real pairs kept at their share of each batch, percentile scaling, strengt
 import numpy as np
 import pytest
 
-from napari_midnet.calibration import fit_degradation, noise_std
+from napari_midnet.blur import BlurEstimate, noise_std
+from napari_midnet.calibration import fit_degradation
 from napari_midnet.degrade import IDENTITY_FRACTION, Degradation, apply_degradation, sample_degradation
 from napari_midnet.evaluation import harm, synthetic_pair
 from napari_midnet.metrics import psnr
@@ -35,7 +36,7 @@ def test_an_unblurred_sample_changes_only_tone_and_noise():
 def test_calibration_recovers_a_known_blur():
     sharp = sem_like((200, 200), seed=3).astype(np.float32)
     blurry = apply_degradation(sharp, Degradation(sigma=3.0, dose=5000, gain=1.05), np.random.default_rng(0))
-    pair = make_pair("known", blurry, sharp, register=False)
+    pair = make_pair("known", blurry, sharp, align=False)
     fit = fit_degradation(pair)
     assert fit.sigma == pytest.approx(3.0, rel=0.2)
     assert fit.gain == pytest.approx(1.05, abs=0.05)
@@ -48,7 +49,7 @@ def test_noise_std_measures_white_noise():
 
 def test_real_pairs_keep_their_share_of_each_batch():
     bright, dark = np.full((64, 64), 230, dtype=np.uint8), np.full((64, 64), 25, dtype=np.uint8)
-    real = make_pair("real", bright, bright, register=False)
+    real = make_pair("real", bright, bright, align=False)
     sharp_only = [make_sharp_only(f"s{i}", dark) for i in range(20)]
     inputs, _ = sample_batch([real] + sharp_only, TrainConfig(batch=8, crop=32, real_fraction=0.25),
                              np.random.default_rng(0))
@@ -88,6 +89,8 @@ def test_synthetic_pair_blurs_only_the_input():
     assert pair.sharp is image.sharp and psnr(pair.blurry, pair.sharp, value_range=1.0) < 30
 
 
-def test_notice_when_deblurring_barely_changed_sharpness():
-    assert "already looks sharp" in Readout(0.2, 0.21).notice
+def test_notice_when_the_input_was_in_focus_or_deblurring_barely_changed_sharpness():
+    assert "already looks in focus" in Readout(0.2, 0.5, source_blur=BlurEstimate(0.8, 0.5, 0, 0.01)).notice
+    assert Readout(0.2, 0.21, source_blur=BlurEstimate(3.0, 3.0, 0, 0.01)).notice == ""  # blurred: nothing to say
+    assert "already looks sharp" in Readout(0.2, 0.21).notice  # too small to estimate: the ratio decides
     assert Readout(0.07, 0.15).notice == ""

@@ -20,7 +20,7 @@ def test_databar_text_cannot_change_the_scores(tiny_model):
         sharp[-20:-4, text_columns] = 1.0
         blurry = gaussian_filter(sharp, 1.5)
         blurry[-24:] = sharp[-24:]
-        pair = make_pair("f", (blurry * 255).astype(np.uint8), (sharp * 255).astype(np.uint8), register=False)
+        pair = make_pair("f", (blurry * 255).astype(np.uint8), (sharp * 255).astype(np.uint8), align=False)
         assert not pair.mask[-24:].any()
         _, report = drain(evaluate_pairs(tiny_model, [pair]))
         reports.append(report["images"]["f"])
@@ -55,7 +55,7 @@ def test_shipped_default_improves_the_bundled_zeiss_sample():
     """Another microscope than the real pairs': the sample pair gains PSNR (measured +0.5 dB) and
     SSIM (0.40 -> 0.82)."""
     paths = sample_paths()
-    pair = make_pair("zeiss", read_image(paths["SEM blurry"]), read_image(paths["SEM sharp"]), register=False)
+    pair = make_pair("zeiss", read_image(paths["SEM blurry"]), read_image(paths["SEM sharp"]), align=False)
     _, report = drain(evaluate_pairs(load_model("midnet-s").model, [pair]))
     scores = report["images"]["zeiss"]
     assert scores["output"]["psnr"] >= scores["input"]["psnr"] + 0.2

@@ -102,8 +102,8 @@ def test_an_unaligned_pair_of_two_fields_is_refused():
     a = (sem_like((128, 128), seed=1) * 255).astype(np.uint8)
     b = (sem_like((128, 128), seed=2) * 255).astype(np.uint8)
     with pytest.raises(PairError, match="do not show the same field"):
-        make_pair("x", a, b, register=False)
-    make_pair("y", *blurred_pair(0), register=False)  # one field, blurred: accepted
+        make_pair("x", a, b, align=False)
+    make_pair("y", *blurred_pair(0), align=False)  # one field, blurred: accepted
 
 
 def test_a_model_that_validates_worse_is_not_called_an_improvement():

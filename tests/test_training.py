@@ -51,7 +51,7 @@ def synthetic_task(seed=0):
         sharp = sem_like((96, 96), seed=seed * 10 + index)
         blurry = np.clip(gaussian_filter(sharp, 1.5) + rng.normal(0, 0.01, sharp.shape), 0, 1)
         images.append(make_pair(f"img{index}", (blurry * 255).astype(np.uint8), (sharp * 255).astype(np.uint8),
-                                register=False))
+                                align=False))
     return images[:2], images[2:]
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.ndimage import binary_erosion, convolve
+from scipy.ndimage import binary_erosion
 
-from .degrade import Degradation, blur
+from .blur import BlurEstimate, noise_std
+from .degrade import Degradation, blur, true_blur
 from .pairs import TrainingImage
 
 FIT_SIZE = 512  # side of the central region fitted
-LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,10 @@ class DegradationFit:
     def as_dict(self) -> dict:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
-
-def noise_std(image: np.ndarray) -> float:
-    """Robust white-noise std: median absolute Laplacian / 0.6745, divided by the kernel's norm
-    (sqrt 20). Image structure inflates it a little; SEM frames are noise-dominated at 1 px."""
-    response = convolve(np.asarray(image, dtype=np.float64), LAPLACIAN, mode="reflect")[1:-1, 1:-1]
-    return float(np.median(np.abs(response)) / 0.6745 / np.sqrt(20.0))
+    def blur(self) -> BlurEstimate:
+        """The fitted spot in blur.py's terms (display angle), with the blurry frame's noise."""
+        spot = true_blur(Degradation(sigma=self.sigma, axis_ratio=self.axis_ratio, angle=np.deg2rad(self.angle_deg)))
+        return BlurEstimate(spot.sigma_major_px, spot.sigma_minor_px, spot.angle_deg, self.noise_blurry)
 
 
 def _central(pair: TrainingImage) -> tuple[np.ndarray, np.ndarray]:

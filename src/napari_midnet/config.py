@@ -25,6 +25,7 @@ class ModelConfig:
     dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
     attention_gates: bool = True
     architecture: str = "midnet"  # a key of nets.ARCHITECTURES
+    condition_planes: int = 0  # input planes carrying the blur estimate (blur.CONDITION_PLANES), 0: blind
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -53,6 +54,14 @@ PRESETS: dict[str, Preset] = {
     "midnet-s": Preset(
         ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1)),
         "CPU-friendly (width 16, enc [1,1,1,4])",
+    ),
+    # Kernel-aware: the blur estimate (blur.py) as extra input planes (the spot encoded, and the
+    # image deconvolved with it), so the network restores what the identified blur needs
+    # instead of guessing the blur from the image.
+    "midnet-s-psf": Preset(
+        ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1),
+                    condition_planes=6),  # blur.CONDITION_PLANES (a test checks they agree)
+        "CPU-friendly and kernel-aware: takes the estimated blur (defocus + astigmatism) as input",
     ),
     "nafnet": Preset(
         ModelConfig(attention_gates=False), "paper backbone without attention gates (ablation)"

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import __version__
 from .device import pick_device
-from .events import TileDone
+from .events import BlurIdentified, TileDone
 from .registry import ModelRegistry
 from .restore import RestoreOptions, restore
 from .state import DeblurSettings
@@ -21,20 +21,59 @@ from .weights import LoadedModel
 class DeblurOutcome:
     data: np.ndarray
     provenance: dict  # stored as layer.metadata["midnet"]
+    blur_log: object = None  # BlurLog: the blur a kernel-aware model was given (with focus maps)
+    sigma_map: np.ndarray | None = None  # the first plane's blur map (px), when the dock asked for it
+
+
+class BlurLog:
+    """The BlurIdentified events of one restoration (kernel-aware models), for the record."""
+
+    def __init__(self):
+        self.events: list[BlurIdentified] = []
+
+    def note(self, event) -> str:
+        """A progress-bar note callback that keeps the blur events (and adds no text)."""
+        if isinstance(event, BlurIdentified):
+            self.events.append(event)
+        return ""
+
+    def sentence(self) -> str:
+        first = self.events[0]
+        how = "given" if first.given else "estimated"
+        more = f" (slice 1 of {len(self.events)})" if len(self.events) > 1 else ""
+        return f"blur {how}{more}: {first.estimate.describe()}"
+
+    def record(self) -> dict | None:
+        if not self.events:
+            return None
+        return {"source": "given" if self.events[0].given else "estimated (napari_midnet.blur, focus map)",
+                "slices": [event.estimate.as_dict() for event in self.events]}
 
 
 def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSettings
-               ) -> Generator[TileDone, None, DeblurOutcome]:
+               ) -> Generator[TileDone | BlurIdentified, None, DeblurOutcome]:
     start = time.monotonic()
     loaded = registry.get(settings.model)
     options = replace(settings, device=pick_device(settings.device))
-    data = yield from restore(image, loaded.model, options)
-    return DeblurOutcome(data, provenance(loaded, options) | {"seconds": round(time.monotonic() - start, 3)})
+    blur_log = BlurLog()
+    generator = restore(image, loaded.model, options)
+    while True:
+        try:
+            event = next(generator)
+        except StopIteration as stop:
+            data = stop.value
+            break
+        blur_log.note(event)
+        yield event
+    record = provenance(loaded, options, blur_log) | {"seconds": round(time.monotonic() - start, 3)}
+    maps = blur_log.events and settings.show_focus_map
+    return DeblurOutcome(data, record, blur_log, blur_log.events[0].focus_map.sigma_map() if maps else None)
 
 
-def provenance(loaded: LoadedModel, options: RestoreOptions) -> dict:
+def provenance(loaded: LoadedModel, options: RestoreOptions, blur_log: BlurLog | None = None) -> dict:
     """What made a result, for the layer's metadata (dock) and the TIFF description (CLI)."""
-    return {
+    blur = blur_log.record() if blur_log is not None else None
+    return ({"blur": blur} if blur else {}) | {
         "version": __version__,
         "model": loaded.name,
         "weights_sha256": loaded.sha256,

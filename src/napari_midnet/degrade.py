@@ -13,6 +13,8 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 from scipy.signal import fftconvolve, lfilter
 
+from .blur import BlurEstimate
+
 
 @dataclass(frozen=True)
 class Degradation:
@@ -36,14 +38,14 @@ IDENTITY_FRACTION = 0.2  # synthetic samples with no blur at all: sharp input mu
 SIGMA_RANGE = (0.2, 16.0)  # defocus sigma, px, log-uniform; the six real JEOL pairs fit 9.3-13
 
 
-def sample_degradation(rng: np.random.Generator, strength: float = 1.0) -> Degradation:
+def sample_degradation(rng: np.random.Generator, blur_scale: float = 1.0) -> Degradation:
     """Random settings covering the real pairs' fits (`scripts/calibrate_simulator.py`) and beyond.
 
     A fifth of the samples get no blur at all (tone and light noise only), so the network learns
     to leave sharp input alone; the rest draw defocus sigma log-uniformly from near zero to 16 px
     (so it learns to correct only as much as the input is blurred), astigmatism, drift along the
     fast-scan axis, scan-line jitter and waves, streaking, and shot + read noise spanning the real
-    pairs' 0.02-0.03 noise std. `strength` scales the blur and drift (the fine-tune slider).
+    pairs' 0.02-0.03 noise std. `blur_scale` scales the blur and drift (the fine-tune setting).
     """
     tone = {"gain": rng.normal(1.0, 0.04), "offset": rng.normal(0.0, 0.02),
             "gamma": float(np.exp(rng.normal(0.0, 0.05)))}
@@ -52,10 +54,10 @@ def sample_degradation(rng: np.random.Generator, strength: float = 1.0) -> Degra
                            read_noise=rng.uniform(0.0, 0.005), **tone)
     wavy = rng.random() < 0.3
     return Degradation(
-        sigma=float(np.exp(rng.uniform(*np.log(SIGMA_RANGE)))) * strength,
+        sigma=float(np.exp(rng.uniform(*np.log(SIGMA_RANGE)))) * blur_scale,
         axis_ratio=rng.uniform(1.0, 2.5) if rng.random() < 0.4 else 1.0,
         angle=rng.uniform(0, np.pi),
-        drift=rng.uniform(1, 5) * strength if rng.random() < 0.2 else 0.0,
+        drift=rng.uniform(1, 5) * blur_scale if rng.random() < 0.2 else 0.0,
         drift_angle=rng.normal(0.0, np.deg2rad(10)),
         line_jitter=rng.uniform(0.0, 0.4) if wavy else 0.0,
         line_wave=rng.uniform(0.0, 0.8) if wavy else 0.0,
@@ -65,6 +67,12 @@ def sample_degradation(rng: np.random.Generator, strength: float = 1.0) -> Degra
         read_noise=rng.uniform(0.0, 0.02),
         **tone,
     )
+
+
+def true_blur(d: Degradation) -> BlurEstimate:
+    """The defocus spot of `d` in blur.py's terms (display angles; drift and scan errors left out)."""
+    root = np.sqrt(d.axis_ratio)
+    return BlurEstimate(d.sigma * root, d.sigma / root, float(np.rad2deg(-d.angle) % 180.0), 0.0)
 
 
 def kernel_radius(d: Degradation) -> int:
@@ -112,13 +120,19 @@ def apply_degradation(sharp: np.ndarray, d: Degradation, rng: np.random.Generato
         decay = 0.8
         tail = lfilter([1 - decay], [1, -decay], blurred, axis=1)
         blurred = (1 - d.streak) * blurred + d.streak * tail
-    toned = np.clip(blurred, 0, 1) ** d.gamma * d.gain + d.offset
+    toned = apply_tone(blurred, d)
     noisy = rng.poisson(np.clip(toned, 0, None) * d.dose) / d.dose
     if d.read_noise:
         noisy = noisy + rng.normal(0.0, d.read_noise, noisy.shape)
     return (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)
 
 
-def degrade(sharp: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+def apply_tone(image: np.ndarray, d: Degradation) -> np.ndarray:
+    """The detector's gain, offset and gamma. Training applies it to the target as well: the
+    tone is the user's acquisition setting, which deblurring must keep."""
+    return np.clip(image, 0, 1) ** d.gamma * d.gain + d.offset
+
+
+def degrade(sharp: np.ndarray, rng: np.random.Generator, blur_scale: float = 1.0) -> np.ndarray:
     """A random realistic blurry, noisy acquisition of `sharp` (float in [0, 1]); same shape."""
-    return apply_degradation(sharp, sample_degradation(rng, strength), rng)
+    return apply_degradation(sharp, sample_degradation(rng, blur_scale), rng)

@@ -14,44 +14,52 @@ from .restore import RestoreOptions, restore
 
 
 def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | None = None,
-                   wiener: bool = False) -> Generator[TileDone, None, dict]:
-    """PSNR/SSIM of input and output (and optionally the best Wiener filter) against the
-    registered sharp image, per image and mean."""
+                   wiener: bool = False, given_blur: bool = False) -> Generator[TileDone, None, dict]:
+    """PSNR/SSIM/contrast of input and output (and optionally the best Wiener filter) against
+    the registered sharp image, per image and mean. `given_blur`: a kernel-aware model gets each
+    pair's true spot (`pair.blur`) instead of estimating it, and the Wiener filter uses that
+    spot too (an oracle: the true PSF and the best balance)."""
     options = replace(options or RestoreOptions(), value_range=(0.0, 1.0), float32=True, keep_databar=True)
     images = {}
     for pair in pairs:
-        restored = yield from restore(pair.blurry, model, options)
+        pair_options = replace(options, blur=pair.blur) if given_blur else options
+        restored = yield from restore(pair.blurry, model, pair_options)
         mask = interior(pair.mask)
         images[pair.name] = {"input": score(pair.blurry, pair.sharp, mask),
                              "output": score(np.clip(restored, 0, 1), pair.sharp, mask)}
         if wiener:
-            images[pair.name]["wiener"] = best_wiener(pair)
+            images[pair.name]["wiener"] = best_wiener(pair, pair.blur if given_blur else None)
     kinds = ("input", "output", "wiener") if wiener else ("input", "output")
-    mean = {
-        kind: {metric: float(np.mean([r[kind][metric] for r in images.values()])) for metric in ("psnr", "ssim")}
-        for kind in kinds
-    }
+    mean = {kind: {metric: float(np.mean([r[kind][metric] for r in images.values()]))
+                   for metric in ("psnr", "ssim", "contrast")} for kind in kinds}
     return {"images": images, "mean": mean}
 
 
-def wiener_filter(image: np.ndarray, sigma: float, balance: float) -> np.ndarray:
-    """Wiener deconvolution with a Gaussian PSF of `sigma` px (intensities in [0, 1])."""
+def wiener_filter(image: np.ndarray, sigma: float, balance: float, spot=None) -> np.ndarray:
+    """Wiener deconvolution with a Gaussian PSF of `sigma` px, or the elliptical `spot`
+    (a blur.BlurEstimate), on intensities in [0, 1]."""
     from skimage.restoration import wiener
 
-    radius = int(3 * sigma)
-    y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
-    psf = np.exp(-(x**2 + y**2) / (2 * sigma**2))
-    return np.clip(wiener(image.astype(np.float64), psf / psf.sum(), balance), 0, 1)
+    from .degrade import Degradation, blur_kernel
+
+    if spot is None:
+        psf = blur_kernel(Degradation(sigma=sigma))
+    else:
+        ratio = spot.sigma_major_px / max(spot.sigma_minor_px, 1e-3)
+        psf = blur_kernel(Degradation(sigma=spot.sigma, axis_ratio=ratio, angle=-np.deg2rad(spot.angle_deg)))
+    return np.clip(wiener(image.astype(np.float64), psf, balance), 0, 1)
 
 
-def best_wiener(pair: TrainingImage) -> dict[str, float]:
-    """The best Gaussian-PSF Wiener filter (oracle search over sigma and balance) for a pair:
-    the classical baseline the learned model must beat."""
+def best_wiener(pair: TrainingImage, spot=None) -> dict[str, float]:
+    """The best Wiener filter for a pair against its sharp image: an oracle search over a
+    Gaussian PSF's sigma and the balance, or with the true `spot` given, over the balance alone.
+    The classical baseline the learned model must beat."""
     mask = interior(pair.mask)
     best = score(pair.blurry, pair.sharp, mask) | {"sigma": 0.0, "balance": 0.0}
-    for sigma in WIENER_SIGMAS:
+    sigmas = WIENER_SIGMAS if spot is None else (spot.sigma,)
+    for sigma in sigmas:
         for balance in WIENER_BALANCES:
-            result = score(wiener_filter(pair.blurry, sigma, balance), pair.sharp, mask)
+            result = score(wiener_filter(pair.blurry, sigma, balance, spot), pair.sharp, mask)
             if result["psnr"] > best["psnr"]:
                 best = result | {"sigma": sigma, "balance": balance}
     return best
@@ -72,11 +80,25 @@ def harm(model, image: TrainingImage, options: RestoreOptions | None = None,
 
 
 def synthetic_pair(image: TrainingImage, degradation, seed: int, name: str) -> TrainingImage:
-    """`image` (sharp-only) blurred by the simulator with fixed settings: a pair to score."""
-    from .degrade import apply_degradation
+    """`image` (sharp-only) blurred by the simulator with fixed settings: a pair to score, with
+    its true spot."""
+    from .degrade import apply_degradation, true_blur
 
     blurry = apply_degradation(image.sharp, degradation, np.random.default_rng(seed))
-    return TrainingImage(name, image.sharp, blurry, image.mask.copy())
+    return TrainingImage(name, image.sharp, blurry, image.mask.copy(), blur=true_blur(degradation))
+
+
+def half_blurred_pair(image: TrainingImage, degradation, seed: int) -> TrainingImage:
+    """The left half sharp, the right half blurred by `degradation` (a frame partly out of
+    focus); its mask covers the sharp half only, so scoring it asks: was the sharp part left alone?"""
+    from .degrade import apply_degradation
+
+    blurred = apply_degradation(image.sharp, degradation, np.random.default_rng(seed))
+    middle = image.sharp.shape[1] // 2
+    mixed = np.concatenate([image.sharp[:, :middle], blurred[:, middle:]], axis=1).astype(np.float32)
+    mask = image.mask.copy()
+    mask[:, middle - 64:] = False  # a margin: the seam itself is neither sharp nor blurred
+    return TrainingImage(f"{image.name} half-blurred", image.sharp, mixed, mask)
 
 
 WIENER_SIGMAS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)

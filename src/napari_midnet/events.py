@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def drain(generator: Generator, on_event: Callable[[object], None] | None = None):
@@ -78,3 +79,22 @@ class PairAligned:
     description: str
     residual: float
     ok: bool
+
+
+@dataclass(frozen=True)
+class SpotFitted:
+    """A real pair's defocus spot was fitted (the condition of kernel-aware training)."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class BlurIdentified:
+    """The blur a kernel-aware model was given for one plane: estimated (with its focus map,
+    a blur.FocusMap) or set by the user."""
+
+    slice: int
+    estimate: Any  # blur.BlurEstimate
+    given: bool
+    focus_map: Any = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import tempfile
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from psygnal import evented
@@ -37,18 +37,12 @@ HELD_OUT_FRACTION = 0.25
 
 @evented
 @dataclass
-class FinetuneSettings:
-    iterations: int = 300
-    lr: float = 2e-4
-    crop: int = 128
-    batch: int = 4
+class FinetuneSettings(TrainConfig):
+    """The training hyper-parameters (one declaration, in training.py) plus what the job adds."""
+
     validation: str | tuple[str, ...] = AUTO_VALIDATION  # or the names of the images to hold out
-    seed: int = 0
     align: bool = True
-    strength: float = 1.0  # blur strength of the simulator for sharp-only images
-    real_fraction: float = 0.25  # share of each batch from real pairs when sharp-only images are mixed in
     max_residual: float = 1.5  # pixels; pairs aligning worse are refused
-    checkpoint_dir: str | None = None
     output_name: str = "fine-tuned"
 
 
@@ -106,7 +100,7 @@ def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings
             images.append(make_sharp_only(source.name, source.sharp))
             continue
         try:
-            pair = make_pair(source.name, source.blurry, source.sharp, register=settings.align,
+            pair = make_pair(source.name, source.blurry, source.sharp, align=settings.align,
                              max_residual=settings.max_residual)
         except PairError as error:
             yield PairAligned(source.name, str(error), float("inf"), False)
@@ -163,11 +157,8 @@ def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOu
                + [s for path in request.sharp_folders for s in sharp_folder_sources(path)])
     images = yield from prepare_images(sources, settings)
     train_set, val_set = split_validation(images, settings.validation)
-    config = TrainConfig(iterations=settings.iterations, crop=settings.crop, batch=settings.batch, lr=settings.lr,
-                         lr_min=settings.lr * 1e-3, seed=settings.seed,
-                         val_every=max(min(settings.iterations // 10, 250), 10),
-                         checkpoint_every=max(min(settings.iterations // 5, 500), 25), checkpoint_dir=str(folder),
-                         synthetic_strength=settings.strength, real_fraction=settings.real_fraction)
+    config = TrainConfig(**{f.name: getattr(settings, f.name) for f in fields(TrainConfig)})
+    config.checkpoint_dir = str(folder)
     result = yield from train(copy.deepcopy(request.base.model), train_set, val_set, config,
                               should_stop=request.should_stop, resume=request.resume, device=device)
     card = model_card(request, sources, train_set, val_set, result)
@@ -192,7 +183,7 @@ def model_card(request: FinetuneRequest, sources: list[TrainingSource], train_se
             "validation": [image.name for image in val_set],
             "iterations": result.step, "lr": settings.lr, "crop": settings.crop, "batch": settings.batch,
             "seed": settings.seed, "aligned": settings.align, "real_fraction": settings.real_fraction,
-            "simulated_blur_strength": settings.strength, "loss": "L1 + 0.05 edge + 0.01 FFT",
+            "simulated_blur_scale": settings.blur_scale, "loss": "L1 + 0.05 edge + 0.01 FFT",
         },
     }
     if result.before is not None and result.after is not None:

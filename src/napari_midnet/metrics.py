@@ -75,6 +75,13 @@ def interior(mask: np.ndarray) -> np.ndarray:
     return binary_erosion(mask, iterations=INTERIOR_MARGIN)
 
 
+def contrast_ratio(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
+    """Standard deviation of `image` over that of `reference` (1: the reference's contrast)."""
+    spread = float(np.std(reference[mask]))
+    return float(np.std(image[mask])) / spread if spread > 0 else 1.0
+
+
 def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     return {"psnr": psnr(image, reference, mask, value_range=1.0),
-            "ssim": ssim(image, reference, mask, value_range=1.0)}
+            "ssim": ssim(image, reference, mask, value_range=1.0),
+            "contrast": contrast_ratio(image, reference, mask)}

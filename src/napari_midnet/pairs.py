@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .blur import BlurEstimate
 from .databar import detect_databar
 from .files import IMAGE_SUFFIXES, read_image
 from .registration import Registration, RegistrationError, register_pair, valid_mask, warp_to
@@ -26,6 +27,7 @@ class TrainingImage:
     blurry: np.ndarray | None
     mask: np.ndarray
     registration: Registration | None = None
+    blur: BlurEstimate | None = None  # a real pair's fitted spot: the condition of kernel-aware training
 
     @property
     def valid_box(self) -> tuple[int, int, int, int]:
@@ -59,9 +61,9 @@ def as_gray(image: np.ndarray, name: str) -> np.ndarray:
     return image
 
 
-def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool = True,
+def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, align: bool = True,
               max_residual: float = 1.5) -> TrainingImage:
-    """Normalise, detect the databar, and (by default) register sharp onto blurry."""
+    """Normalise, detect the databar, and (by default) align sharp onto blurry (registration.py)."""
     blurry = as_gray(np.asarray(blurry), f"{name} (blurry)")
     sharp = as_gray(np.asarray(sharp), f"{name} (sharp)")
     lo, hi = value_range(blurry)
@@ -69,7 +71,7 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool =
     sharp_f = (sharp.astype(np.float32) - lo) / (hi - lo)
     bar = detect_databar(blurry)
     rows = bar if bar is not None else blurry.shape[0]
-    if register:
+    if align:
         sharp_rows = min(rows, _bar_or_height(sharp))
         try:
             registration = register_pair(blurry_f, sharp_f, valid_rows=sharp_rows, max_residual=max_residual)
@@ -80,7 +82,7 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, register: bool =
     else:
         if blurry.shape != sharp.shape:
             raise PairError(f"{name}: blurry {blurry.shape} and sharp {sharp.shape} differ in size; "
-                            "register the pair instead of --no-register")
+                            "align the pair instead of --no-align")
         correlation = field_correlation(blurry_f[:rows], sharp_f[:rows])
         if correlation < SAME_FIELD_CORRELATION:
             raise PairError(f"{name}: blurry and sharp do not show the same field where they lie (correlation "
@@ -162,10 +164,10 @@ def sharp_folder_sources(folder: str | Path) -> list[TrainingSource]:
     return [TrainingSource(name, read_image(path), origin=str(path)) for name, path in paths.items()]
 
 
-def load_pair_folder(folder: str | Path, register: bool = True, names: list[str] | None = None
+def load_pair_folder(folder: str | Path, align: bool = True, names: list[str] | None = None
                      ) -> list[TrainingImage]:
-    """Registered pairs from a pairs folder (see `pair_files`)."""
-    return [make_pair(s.name, s.blurry, s.sharp, register) for s in pair_folder_sources(folder, names)]
+    """Aligned pairs from a pairs folder (see `pair_files`)."""
+    return [make_pair(s.name, s.blurry, s.sharp, align) for s in pair_folder_sources(folder, names)]
 
 
 def load_sharp_folder(folder: str | Path) -> list[TrainingImage]:

@@ -7,17 +7,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blur import IN_FOCUS_LIMIT, MIN_FIT_SIDE, BlurEstimate, focus_map
 from .databar import detect_databar
 from .metrics import interior, score, sharpness
 from .registration import RegistrationError, register_pair, valid_mask, warp_to
 from .restore import value_range
 
-# Below this result/source sharpness ratio the input already looked sharp to the model. The ratio,
-# not the score itself, decides: the score depends on content (sharp frames of other microscopes
-# score 0.03-1.9, the blurry Zeiss sample 0.18, sharp JEOL frames 0.14-0.18). Measured with the
-# shipped midnet-s: sharp JEOL frames 1.01-1.03, sharp deepsem frames 1.00; blurry JEOL frames
-# 1.83-2.07, real defocused frames (deepfocus) 1.20-1.55, the blurry Zeiss sample 2.19.
+# Deblurring that changes the sharpness score by less than this ratio changed little (measured
+# with the blind midnet-s: sharp JEOL frames 1.01-1.03; blurry JEOL frames 1.83-2.07, real
+# defocused frames 1.20-1.55). Whether the input was in focus is the blur estimate's call
+# (blur.IN_FOCUS_LIMIT): the ratio alone missed the sharp Zeiss frame (x1.31).
 ALREADY_SHARP_RATIO = 1.10
+
+
+def middle_gray_plane(array: np.ndarray) -> np.ndarray:
+    """The plane a readout describes: RGB averaged to gray, the middle slice of a stack."""
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = array[..., :3].mean(axis=-1)
+    while array.ndim > 2:
+        array = array[array.shape[0] // 2]
+    return array
+
+
+def normalised_above_databar(plane: np.ndarray) -> np.ndarray:
+    """A plane's rows above its SEM info bar, in [0, 1] as the network sees them."""
+    lo, hi = value_range(plane)
+    bar = detect_databar(plane)
+    return (plane[:bar if bar is not None else plane.shape[0]].astype(np.float32) - lo) / (hi - lo)
+
+
+def identify(plane: np.ndarray):
+    """The blur of a plane (above its info bar), per region and overall: a blur.FocusMap."""
+    return focus_map(normalised_above_databar(plane))
 
 
 @dataclass
@@ -29,6 +50,7 @@ class Readout:
     result_psnr: float | None = None
     result_ssim: float | None = None
     alignment: str = ""  # estimated shift/scale, or why alignment failed
+    source_blur: BlurEstimate | None = None  # the source's estimated blur (None: too small to tell)
 
     @property
     def uniform(self) -> bool:
@@ -44,6 +66,11 @@ class Readout:
         """One sentence when the input already looked sharp, so little changed; else ''."""
         if self.uniform:
             return "the image is uniform (a single value): there is nothing to deblur"
+        if self.source_blur is not None:
+            if not self.source_blur.in_focus:
+                return ""
+            return (f"the input already looks in focus (estimated blur {self.source_blur.sigma:.1f} px, "
+                    f"in focus up to {IN_FOCUS_LIMIT} px): there was little to deblur")
         if not self.sharpness_ratio < ALREADY_SHARP_RATIO:
             return ""
         return (f"the input already looks sharp: deblurring changed its sharpness only "
@@ -65,6 +92,8 @@ def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarra
     bar = detect_databar(source)
     rows = bar if bar is not None else source.shape[0]
     readout = Readout(sharpness(source[:rows]), sharpness(result[:rows]))
+    if min(rows, source.shape[1]) >= MIN_FIT_SIDE and not readout.uniform:
+        readout.source_blur = identify(source).global_estimate
     if reference is None:
         return readout
     if reference.ndim != 2:

@@ -28,6 +28,13 @@ class ModelRegistry:
             return not source.trained
         return source in PRESETS and bundled_weights(source) is None
 
+    def kernel_aware(self, name: str) -> bool:
+        """True for a model that takes the blur estimate as input; presets answer without torch."""
+        source = self._sources.get(name)
+        if isinstance(source, LoadedModel):
+            return source.model.config.condition_planes > 0
+        return source in PRESETS and PRESETS[source].config.condition_planes > 0
+
     def add_file(self, path: str | Path) -> str:
         """Validate and register a weights file (raises WeightsError); returns its name."""
         loaded = load_model(Path(path))

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blur import BlurEstimate, condition_planes, focus_map, uniform_map
 from .databar import detect_databar
 from .device import auto_tile, autocast, pick_device
-from .events import TileDone
+from .events import BlurIdentified, TileDone
 
 CHUNK_ROWS = 512
 MIN_SIDE = 32  # smaller images hold no SEM structure worth restoring (and no sharpness score)
@@ -32,6 +33,7 @@ class RestoreOptions:
     ensemble: bool = False  # average the 8 flips/rotations: 8 network passes for a little more quality
     value_range: tuple[float, float] | None = None  # intensities mapped to [0, 1]; None: automatic
     strength: float = 1.0  # 0: the input unchanged, 1: the network's output; blended linearly in between
+    blur: BlurEstimate | None = None  # kernel-aware models: the blur to undo; None: estimated per region
 
 
 def validate_image(image: np.ndarray) -> None:
@@ -56,11 +58,12 @@ def value_range(image: np.ndarray) -> tuple[float, float]:
 
 
 def restore(image: np.ndarray, model, options: RestoreOptions | None = None
-            ) -> Generator[TileDone, None, np.ndarray]:
+            ) -> Generator[TileDone | BlurIdentified, None, np.ndarray]:
     """Deblur a 2-D image, an (Z|T, Y, X) stack, or RGB(A).
 
     RGB: gray saved as RGB (equal channels) is restored once; true colour is restored per
-    channel; alpha passes through unchanged.
+    channel; alpha passes through unchanged. A kernel-aware model gets each plane's blur (the
+    focus map, or `options.blur` everywhere), announced by a BlurIdentified event.
     """
     import torch
 
@@ -90,6 +93,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     model = _for_inference(model, device)
     precision = autocast(device)
     views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
+    conditioned = model.config.condition_planes > 0
     for index in range(planes.shape[0]):
         # Nothing to deblur (a uniform plane, where the network would invent a tile pattern), or
         # nothing of the network's output wanted (strength 0): the plane passes through.
@@ -98,18 +102,29 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
             continue
         # Each view writes through the same view of the accumulator, so its result lands back
         # in the image's own orientation without an explicit inverse transform.
+        spots = None
+        if conditioned:
+            spots, identified = plane_spots(planes[index, :rows], lo, hi, options.blur, index)
+            yield identified
         accumulator = np.zeros((rows, width), dtype=np.float32)
         grids = [_TileGrid(view(accumulator).shape, tile, options.overlap) for view in views]
         total = sum(len(grid.positions) for grid in grids)
         done = 0
-        for view, grid in zip(views, grids):
+        for view, grid, turn in zip(views, grids, DIHEDRAL_SPOT_TURNS):
             source, target = view(planes[index, :rows]), view(accumulator)
+            turned = None if spots is None else turned_spots(spots, view, *turn)
             for first in range(0, len(grid.positions), batch):
                 chunk = grid.positions[first:first + batch]
                 tiles = np.stack([source[y:y + grid.tile_h, x:x + grid.tile_w] for y, x in chunk]).astype(np.float32)
                 tiles = (tiles - lo) / (hi - lo)
+                inputs = tiles[:, None]
+                if turned is not None:
+                    extra = np.stack([condition_planes(values, turned[:, y:y + grid.tile_h, x:x + grid.tile_w],
+                                                       identified.estimate.noise)
+                                      for values, (y, x) in zip(tiles, chunk)])
+                    inputs = np.concatenate([inputs, extra], axis=1)
                 with torch.inference_mode(), precision:
-                    inp = torch.from_numpy(tiles[:, None]).to(device).contiguous(memory_format=channels_last)
+                    inp = torch.from_numpy(inputs).to(device).contiguous(memory_format=channels_last)
                     restored = model(inp).float().cpu().numpy()[:, 0]
                 if options.strength != 1.0:
                     restored = tiles + options.strength * (restored - tiles)
@@ -125,6 +140,31 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
         if rows < height:
             result[index, rows:] = planes[index, rows:]
     return rebuild(result)
+
+
+def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | None, index: int
+                ) -> tuple[np.ndarray, BlurIdentified]:
+    """A kernel-aware network's spot per pixel ((3, rows, cols): sxx, sxy, syy) for one plane
+    above its databar: its focus map, or the blur the user gave, with the plane's measured noise."""
+    from .blur import noise_std
+
+    normalised = (plane.astype(np.float32) - lo) / (hi - lo)
+    if given is None:
+        blur_map = focus_map(normalised)
+        estimate = blur_map.global_estimate
+    else:
+        estimate = BlurEstimate(given.sigma_major_px, given.sigma_minor_px, given.angle_deg, noise_std(normalised))
+        blur_map = uniform_map(estimate, normalised.shape)
+    return blur_map.covariance_planes(), BlurIdentified(index, estimate, given is not None, blur_map)
+
+
+def turned_spots(spots: np.ndarray, view, transposed: bool, mirrored: bool) -> np.ndarray:
+    """The spot planes as seen in a view of the plane: a transpose swaps sxx and syy, a single
+    mirror flips the sign of sxy."""
+    sxx, sxy, syy = (view(plane) for plane in spots)
+    if transposed:
+        sxx, syy = syy, sxx
+    return np.stack([sxx, -sxy if mirrored else sxy, syy])
 
 
 def _for_inference(model, device: str):
@@ -146,6 +186,11 @@ DIHEDRAL = (
     lambda a: a, lambda a: a[:, ::-1], lambda a: a[::-1], lambda a: a[::-1, ::-1],
     lambda a: a.T, lambda a: a.T[:, ::-1], lambda a: a.T[::-1], lambda a: a.T[::-1, ::-1],
 )
+
+
+# Per view of DIHEDRAL: (transposed, mirrored an odd number of times), what it does to a spot
+DIHEDRAL_SPOT_TURNS = ((False, False), (False, True), (False, True), (False, False),
+                       (True, False), (True, True), (True, True), (True, False))
 
 
 class _TileGrid:

@@ -23,6 +23,7 @@ class DeblurSettings(RestoreOptions):
 
     model: str = DEFAULT_MODEL  # a name in the ModelRegistry
     current_slice_only: bool = False
+    show_focus_map: bool = False  # add the blur map a kernel-aware model was given as a layer
 
 
 @evented

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .blur import CONDITION_PLANES, BlurEstimate, condition_planes, noise_std, uniform_covariances
 from .config import pool_window
-from .degrade import apply_degradation, degrade, kernel_radius, sample_degradation
-from .events import CheckpointSaved, TrainStep, Validated
+from .degrade import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
+from .events import CheckpointSaved, SpotFitted, TrainStep, Validated
 from .pairs import TrainingImage
 
 MAX_SYNTH_MARGIN = 64  # sharp-only crops are degraded with up to this much context, then trimmed
@@ -23,17 +24,33 @@ VAL_SIZE = 512  # validation uses the central VAL_SIZE^2 of each validation imag
 
 @dataclass
 class TrainConfig:
-    iterations: int = 2000
+    """Training's hyper-parameters, declared once: `napari-midnet train` and the Fine-tune panel
+    (FinetuneSettings extends this) start from these defaults, a fine-tune of a trained model.
+    Training from scratch (scripts/train_shipped_weights.sh) passes its own."""
+
+    iterations: int = 300
     crop: int = 128
-    batch: int = 8
-    lr: float = 1e-3
-    lr_min: float = 1e-7
+    batch: int = 4
+    lr: float = 2e-4
+    lr_min: float | None = None  # None: lr / 1000 at the end of the cosine decay
     seed: int = 0
-    val_every: int = 250
-    checkpoint_every: int = 500
+    val_every: int | None = None  # None: a tenth of the run (10 to 250 steps)
+    checkpoint_every: int | None = None  # None: a fifth of the run (25 to 500 steps)
     checkpoint_dir: str | None = None  # None: the per-user data directory
-    synthetic_strength: float = 1.0
+    blur_scale: float = 1.0  # the simulator's defocus and drift, scaled (sharp-only images)
     real_fraction: float = 0.25  # share of each batch drawn from real pairs when sharp-only images are mixed in
+
+    @property
+    def final_lr(self) -> float:
+        return self.lr * 1e-3 if self.lr_min is None else self.lr_min
+
+    @property
+    def validation_interval(self) -> int:
+        return self.val_every or max(min(self.iterations // 10, 250), 10)
+
+    @property
+    def checkpoint_interval(self) -> int:
+        return self.checkpoint_every or max(min(self.iterations // 5, 500), 25)
 
 
 @dataclass
@@ -70,9 +87,12 @@ def check_training_data(train_set: list[TrainingImage], crop: int) -> None:
             )
 
 
-def sample_batch(images: list[TrainingImage], config: TrainConfig, rng: np.random.Generator):
+def sample_batch(images: list[TrainingImage], config: TrainConfig, rng: np.random.Generator,
+                 conditioned: bool = False):
     """Random crops (real pairs from registered valid regions; sharp-only ones degraded on the
-    fly), with flips and 90-degree rotations. Returns (inputs, targets) as N x 1 x C x C.
+    fly), with flips and 90-degree rotations. Returns (inputs, targets) as N x P x C x C and
+    N x 1 x C x C, where P is 1, or 1 + the condition planes for a kernel-aware network: the
+    blur as the identification would report it (`estimate_like`), turned with the crop.
 
     When both kinds are present, round(batch * real_fraction) crops come from real pairs, so a
     few real pairs are not drowned by many sharp-only images.
@@ -84,29 +104,65 @@ def sample_batch(images: list[TrainingImage], config: TrainConfig, rng: np.rando
     for index in range(config.batch):
         pool = real if index < n_real else synthetic
         image = pool[rng.integers(len(pool))]
-        pair = _real_crop(image, config.crop, rng) if image.blurry is not None else _synthetic_crop(image, config, rng)
+        if image.blurry is not None:
+            blurry, sharp, spot = _real_crop(image, config.crop, rng)
+        else:
+            blurry, sharp, spot = _synthetic_crop(image, config, rng)
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
-        blurry, sharp = (np.rot90(p[:, ::-1] if flip else p, k) for p in pair)
-        inputs.append(blurry)
+        blurry, sharp = (np.rot90(p[:, ::-1] if flip else p, k) for p in (blurry, sharp))
+        planes = [blurry[None]]
+        if conditioned:
+            seen = estimate_like(turned(spot, flip, k), rng)
+            planes.append(condition_planes(blurry, uniform_covariances(seen, blurry.shape), noise_std(blurry)))
+        inputs.append(np.concatenate(planes))
         targets.append(sharp)
-    return np.stack(inputs)[:, None].astype(np.float32), np.stack(targets)[:, None].astype(np.float32)
+    return np.stack(inputs).astype(np.float32), np.stack(targets)[:, None].astype(np.float32)
+
+
+def turned(spot: BlurEstimate, flip: bool, quarter_turns: int) -> BlurEstimate:
+    """The spot of a crop mirrored left-right (`flip`), then turned by np.rot90 `quarter_turns`
+    times (counterclockwise as displayed)."""
+    angle = (180.0 - spot.angle_deg if flip else spot.angle_deg) + 90.0 * quarter_turns
+    return BlurEstimate(spot.sigma_major_px, spot.sigma_minor_px, angle % 180.0, spot.noise)
+
+
+# How far blur identification is off (measured: scripts/train_blur_estimator.py --check-only)
+ESTIMATE_SIGMA_ERROR = 0.2  # log-normal spread of its sigma
+ESTIMATE_ANGLE_ERROR = 10.0  # degrees
+ESTIMATE_FLOOR = 0.8  # px: what it may report for a frame in focus
+
+
+def estimate_like(spot: BlurEstimate, rng: np.random.Generator) -> BlurEstimate:
+    """The true spot as blur identification would see it: the size off by a log-normal factor,
+    each axis a little more, the angle off by a few degrees, and a small in-focus floor added in
+    quadrature, so the network learns to rely on the estimate without trusting it blindly."""
+    scale = np.exp(rng.normal(0.0, ESTIMATE_SIGMA_ERROR))
+    floor = rng.uniform(0.0, ESTIMATE_FLOOR)
+    major, minor = (np.hypot(s * scale * np.exp(rng.normal(0.0, 0.07)), floor)
+                    for s in (spot.sigma_major_px, spot.sigma_minor_px))
+    angle = spot.angle_deg + rng.normal(0.0, ESTIMATE_ANGLE_ERROR)
+    if minor > major:
+        major, minor, angle = minor, major, angle + 90.0
+    return BlurEstimate(float(major), float(minor), float(angle % 180.0), spot.noise)
 
 
 def _real_crop(image: TrainingImage, crop: int, rng: np.random.Generator):
     sharp, blurry = _random_crop(image, crop, rng)
-    return blurry, sharp
+    return blurry, sharp, image.blur or BlurEstimate.isotropic(0.0)
 
 
 def _synthetic_crop(image: TrainingImage, config: TrainConfig, rng: np.random.Generator):
-    """A degraded crop, blurred with enough surrounding context that its edges are real."""
-    degradation = sample_degradation(rng, config.synthetic_strength)
+    """A degraded crop, blurred with enough surrounding context that its edges are real; the
+    target gets the same tone as the input (the network must keep the acquisition's tone)."""
+    degradation = sample_degradation(rng, config.blur_scale)
     top, bottom, left, right = image.valid_box
     room = (min(bottom - top, right - left) - config.crop) // 2
     margin = max(0, min(kernel_radius(degradation), MAX_SYNTH_MARGIN, room))
     sharp = _random_crop(image, config.crop + 2 * margin, rng)[0]
     blurry = apply_degradation(sharp, degradation, rng)
     inner = slice(margin, margin + config.crop)
-    return blurry[inner, inner], sharp[inner, inner]
+    target = apply_tone(sharp[inner, inner], degradation)
+    return blurry[inner, inner], target, true_blur(degradation)
 
 
 def _random_crop(image: TrainingImage, size: int, rng: np.random.Generator):
@@ -130,40 +186,57 @@ def central_region(image: TrainingImage, size: int = VAL_SIZE) -> tuple[slice, s
     return slice(y, y + height), slice(x, x + width)
 
 
-def validation_pairs(images: list[TrainingImage], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Fixed (blurry, sharp) validation regions; sharp-only images get a seeded synthetic twin."""
+ValidationPair = tuple[np.ndarray, np.ndarray, BlurEstimate]  # blurry, sharp, its true spot
+
+
+def validation_pairs(images: list[TrainingImage], seed: int) -> list[ValidationPair]:
+    """Fixed (blurry, sharp, spot) validation regions; sharp-only images get a seeded synthetic twin."""
     rng = np.random.default_rng(seed + 7919)
     pairs = []
     for image in images:
         region = central_region(image)
         sharp = image.sharp[region]
-        blurry = image.blurry[region] if image.blurry is not None else degrade(sharp, rng)
-        pairs.append((blurry, sharp))
+        if image.blurry is not None:
+            pairs.append((image.blurry[region], sharp, image.blur or BlurEstimate.isotropic(0.0)))
+        else:
+            degradation = sample_degradation(rng)
+            pairs.append((apply_degradation(sharp, degradation, rng), sharp, true_blur(degradation)))
     return pairs
 
 
-def validate(model, pairs: list[tuple[np.ndarray, np.ndarray]], device: str, step: int) -> Validated:
-    """Mean PSNR/SSIM (data range 1) of the model's output over the validation regions."""
+def network_input(blurry: np.ndarray, spot: BlurEstimate | None, conditioned: bool) -> np.ndarray:
+    """1 x P x H x W: the image, and for a kernel-aware network the spot's condition planes."""
+    planes = [blurry[None].astype(np.float32)]
+    if conditioned:
+        spot = spot or BlurEstimate.isotropic(0.0)
+        planes.append(condition_planes(blurry, uniform_covariances(spot, blurry.shape), noise_std(blurry)))
+    return np.concatenate(planes)[None]
+
+
+def validate(model, pairs: list[ValidationPair], device: str, step: int) -> Validated:
+    """Mean PSNR/SSIM (data range 1) of the model's output over the validation regions (a
+    kernel-aware network gets the true spot)."""
     import torch
 
     from .metrics import psnr, ssim
 
     model.eval()
+    conditioned = model.config.condition_planes > 0
     scores = []
     with torch.inference_mode():
-        for blurry, sharp in pairs:
-            output = model(torch.from_numpy(np.ascontiguousarray(blurry))[None, None].to(device))
-            restored = output[0, 0].float().clamp(0, 1).cpu().numpy()
+        for blurry, sharp, spot in pairs:
+            inputs = torch.from_numpy(np.ascontiguousarray(network_input(blurry, spot, conditioned))).to(device)
+            restored = model(inputs)[0, 0].float().clamp(0, 1).cpu().numpy()
             scores.append((psnr(restored, sharp, value_range=1.0), ssim(restored, sharp, value_range=1.0)))
     model.train()
     mean = np.mean(scores, axis=0)
     return Validated(step, float(mean[0]), float(mean[1]))
 
 
-def baseline(pairs: list[tuple[np.ndarray, np.ndarray]]) -> Validated:
+def baseline(pairs: list[ValidationPair]) -> Validated:
     from .metrics import psnr, ssim
 
-    scores = [(psnr(b, s, value_range=1.0), ssim(b, s, value_range=1.0)) for b, s in pairs]
+    scores = [(psnr(b, s, value_range=1.0), ssim(b, s, value_range=1.0)) for b, s, _ in pairs]
     mean = np.mean(scores, axis=0)
     return Validated(0, float(mean[0]), float(mean[1]))
 
@@ -177,12 +250,18 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     from .losses import midnet_loss
 
     check_training_data(train_set, config.crop)
+    conditioned = model.config.condition_planes == CONDITION_PLANES
+    if model.config.condition_planes not in (0, CONDITION_PLANES):
+        raise ValueError(f"a kernel-aware network takes {CONDITION_PLANES} condition planes, "
+                         f"not {model.config.condition_planes}")
+    if conditioned:
+        yield from fit_spots(train_set + val_set)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.9))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations,
-                                                           eta_min=config.lr_min)
+                                                           eta_min=config.final_lr)
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = checkpoint_dir / "checkpoint.pt"
@@ -213,7 +292,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
                 result.stopped = True
                 yield save()
                 break
-            inputs, targets = sample_batch(train_set, config, rng)
+            inputs, targets = sample_batch(train_set, config, rng, conditioned)
             inputs, targets = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
             loss = midnet_loss(model(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
@@ -225,11 +304,11 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
             event = TrainStep(step, config.iterations, loss.item(), float(scheduler.get_last_lr()[0]))
             result.history.append(event)
             yield event
-            if val_pairs and (step % config.val_every == 0 or step == config.iterations):
+            if val_pairs and (step % config.validation_interval == 0 or step == config.iterations):
                 result.after = validate(model, val_pairs, device, step)
                 result.history.append(result.after)
                 yield result.after
-            if step % config.checkpoint_every == 0 or step == config.iterations:
+            if step % config.checkpoint_interval == 0 or step == config.iterations:
                 yield save()
     except GeneratorExit:  # the consumer went away (e.g. napari closed): leave a resumable state
         _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config, result)
@@ -237,6 +316,17 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     result.step = step
     model.eval()
     return result
+
+
+def fit_spots(images: list[TrainingImage]) -> Generator[SpotFitted, None, None]:
+    """Fit each real pair's defocus spot (calibration.py) once: a kernel-aware network trains
+    with it as the condition of that pair's crops."""
+    from .calibration import fit_degradation
+
+    for image in images:
+        if image.blurry is not None and image.blur is None:
+            image.blur = fit_degradation(image).blur()
+            yield SpotFitted(image.name, image.blur.describe())
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, config: TrainConfig,

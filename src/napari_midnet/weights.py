@@ -104,6 +104,32 @@ def fresh_model(preset: str, seed: int = 0, name: str | None = None) -> LoadedMo
     return LoadedModel(model, name or preset, {"preset": preset, "trained": False}, tensors_sha256(model.state_dict()))
 
 
+def warm_start(fresh: LoadedModel, init: LoadedModel) -> LoadedModel:
+    """`fresh`'s network with `init`'s weights copied in: same-shaped tensors whole, a wider input
+    convolution on its first input planes (the extra planes, e.g. a blur condition, start at
+    zero so the network begins as `init` did). Other shapes differ: one sentence."""
+    import torch
+
+    target, source = fresh.model.state_dict(), init.model.state_dict()
+    mismatched = _mismatches(target, source)
+    merged = {}
+    for key, tensor in target.items():
+        given = source.get(key)
+        if given is not None and given.shape == tensor.shape:
+            merged[key] = given
+        elif given is not None and given.shape[0] == tensor.shape[0] and given.shape[2:] == tensor.shape[2:] \
+                and given.ndim == 4 and given.shape[1] < tensor.shape[1]:
+            widened = torch.zeros_like(tensor)
+            widened[:, :given.shape[1]] = given
+            merged[key] = widened
+        else:
+            raise WeightsError(f"{init.name} does not fit {fresh.name} ({len(mismatched)} mismatched keys, "
+                               f"e.g. {'; '.join(mismatched[:2])})")
+    fresh.model.load_state_dict(merged)
+    card = fresh.card | {"trained": True, "warm_start": {"name": init.name, "sha256": init.sha256}}
+    return LoadedModel(fresh.model, f"{fresh.name} from {init.name}", card, tensors_sha256(fresh.model.state_dict()))
+
+
 def _load_file(path: Path) -> LoadedModel:
     if not path.exists():
         presets = ", ".join(PRESETS)

@@ -1,17 +1,20 @@
 """`napari-midnet deblur`: every output planned and checked before compute, a batch that goes on
-past a bad file, inputs never modified, instrument metadata kept."""
+past a bad file, inputs never modified, instrument metadata kept; and `focus`, the blur alone."""
 
 from __future__ import annotations
 
 import sys
 import time
 
-from .common import EXIT_FAILURE, CliError, elapsed_since, load_model_or_fail, run_with_bar
+import numpy as np
+
+from .common import EXIT_FAILURE, CliError, elapsed_since, emit_json, load_model_or_fail, run_with_bar
 
 
 def deblur(args) -> int:
     """Every output is planned and checked before any compute; a bad file is reported and the
     batch goes on; the exit status is 1 if any file failed."""
+    from ..blur import parse_blur
     from ..bundled import sample_paths
     from ..files import check_writable_folder, collect_inputs, plan_outputs
     from ..restore import RestoreOptions
@@ -23,6 +26,10 @@ def deblur(args) -> int:
         raise CliError("--overwrite and --skip-existing contradict each other; choose one")
     if not 0.0 <= args.strength <= 1.0:
         raise CliError(f"--strength must be between 0 and 1, got {args.strength}")
+    try:
+        given_blur = parse_blur(args.blur)
+    except ValueError as error:
+        raise CliError(f"--{error}") from None
     missing = [str(path) for path in inputs if not path.exists()]
     if missing:
         raise CliError(f"input not found: {', '.join(missing)}")
@@ -38,7 +45,10 @@ def deblur(args) -> int:
     loaded = load_model_or_fail(args.model)
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
                              float32=args.float32, keep_databar=not args.include_databar,
-                             ensemble=args.ensemble, strength=args.strength)
+                             ensemble=args.ensemble, strength=args.strength, blur=given_blur)
+    if given_blur is not None and not loaded.model.config.condition_planes:
+        print(f"napari-midnet: note: {loaded.name} is a blind model; --blur is used by kernel-aware models "
+              "only (e.g. midnet-s-psf)", file=sys.stderr)
     failed = []
     for source, target in zip(inputs, outputs):
         if args.skip_existing and target.exists():
@@ -56,15 +66,18 @@ def deblur(args) -> int:
 
 
 def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
-    from ..deblur import provenance
+    from ..deblur import BlurLog, provenance
     from ..files import read_image, read_tiff_layout, write_tiff
     from ..restore import restore
 
     start = time.monotonic()
     image = read_image(source)
-    restored = run_with_bar(restore(image, loaded.model, options), source.name)
+    blur_log = BlurLog()
+    restored = run_with_bar(restore(image, loaded.model, options), source.name, blur_log.note)
+    if blur_log.events:
+        print(f"{source.name}: {blur_log.sentence()}", file=sys.stderr)
     write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
-               provenance=provenance(loaded, options) | {"source": source.name})
+               provenance=provenance(loaded, options, blur_log) | {"source": source.name})
     readout = _sharpness_readout(image, restored)
     print(f"{source.name} -> {target}  sharpness {readout.source_sharpness:.3f} -> "
           f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {elapsed_since(start)}")
@@ -74,13 +87,44 @@ def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
 
 def _sharpness_readout(image, restored):
     """Sharpness of the middle gray plane, above the databar (as the dock's readout)."""
-    from ..readouts import compute_readout
+    from ..readouts import compute_readout, middle_gray_plane
 
-    def plane(array):
-        if array.ndim == 3 and array.shape[-1] in (3, 4):
-            array = array[..., :3].mean(axis=-1)
-        while array.ndim > 2:
-            array = array[array.shape[0] // 2]
-        return array
+    return compute_readout(middle_gray_plane(image), middle_gray_plane(restored))
 
-    return compute_readout(plane(image), plane(restored))
+
+def focus(args) -> int:
+    """One sentence (or JSON object) per image; a bad file is reported and the rest go on."""
+    from ..files import check_writable_folder, collect_inputs, read_image, write_tiff
+    from ..readouts import identify, middle_gray_plane
+
+    inputs = collect_inputs(args.inputs)
+    missing = [str(path) for path in inputs if not path.exists()]
+    if not inputs or missing:
+        raise CliError(f"input not found: {', '.join(missing)}" if missing else "no image files in the given inputs")
+    if args.map:
+        try:
+            check_writable_folder(args.map)
+        except (ValueError, OSError) as error:
+            raise CliError(str(error)) from None
+    results, failed = [], []
+    for path in inputs:
+        try:
+            plane = middle_gray_plane(read_image(path))
+            blur_map = identify(plane)
+        except (ValueError, OSError) as error:
+            failed.append(path.name)
+            print(f"napari-midnet: error: {path.name}: {error}", file=sys.stderr)
+            continue
+        estimate = blur_map.global_estimate
+        results.append({"image": str(path), **estimate.as_dict()})
+        if not args.json:
+            print(f"{path.name}: {estimate.describe()}")
+        if args.map:
+            sigma = np.full(plane.shape, np.nan, dtype=np.float32)  # NaN on the info bar
+            sigma[:blur_map.shape[0]] = blur_map.sigma_map()
+            write_tiff(args.map / f"{path.stem}_blur.tif", sigma, overwrite=True,
+                       provenance={"what": "blur sigma per pixel (px, geometric mean of the spot's axes)",
+                                   "source": path.name, **estimate.as_dict()})
+    if args.json:
+        emit_json(results)
+    return EXIT_FAILURE if failed else 0

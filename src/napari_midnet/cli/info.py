@@ -17,7 +17,7 @@ def info(args) -> int:
     for name, preset in PRESETS.items():
         shipped = bundled_weights(name)
         entry = {"parameters": count_parameters(build_model(name)), "weights": shipped is not None,
-                 "description": preset.summary}
+                 "kernel_aware": preset.config.condition_planes > 0, "description": preset.summary}
         if shipped is not None:
             card = load_model(name).card
             entry["metrics"] = card.get("metrics", {})
@@ -30,7 +30,7 @@ def info(args) -> int:
     print(f"napari-midnet {data['version']}  device: {data['device']}  default model: {DEFAULT_MODEL}")
     for name, entry in presets.items():
         weights = "trained weights ship" if entry["weights"] else "UNTRAINED (no weights ship)"
-        print(f"  {name:<9} {entry['parameters'] / 1e6:6.2f} M parameters  {weights}  - {entry['description']}")
+        print(f"  {name:<13} {entry['parameters'] / 1e6:6.2f} M parameters  {weights}  - {entry['description']}")
     return 0
 
 

@@ -11,7 +11,10 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 PAIRS_LAYOUT = """A pairs folder holds blurry/NAME.ext and sharp/NAME.ext (same NAME, any of .tif .png .jpg);
 pairs are aligned automatically (a refocused re-acquisition is shifted and slightly scaled)."""
 EXAMPLES = {
-    "deblur": "example: napari-midnet deblur raw/ -o deblurred --skip-existing",
+    "deblur": "example: napari-midnet deblur raw/ -o deblurred --skip-existing\n"
+              "         napari-midnet deblur frame.tif -o out --blur 4,2,30   (a known astigmatic blur)",
+    "focus": "example: napari-midnet focus raw/ --json\n"
+             "         napari-midnet focus frame.tif --map maps/",
     "train": "example: napari-midnet train --pairs my_pairs --iterations 400 --out tuned.safetensors\n\n"
              + PAIRS_LAYOUT,
     "evaluate": "example: napari-midnet evaluate --pairs my_pairs --wiener\n\n" + PAIRS_LAYOUT,
@@ -21,6 +24,8 @@ EXAMPLES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..training import TrainConfig
+
     parser = argparse.ArgumentParser(prog="napari-midnet", description="Deblur SEM images with MIDNet.")
     parser.add_argument("--version", action="version", version=f"napari-midnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles")
     deblur.add_argument("--strength", type=float, default=1.0,
                         help="0-1: how much of the correction to apply (0 leaves the input)")
+    deblur.add_argument("--blur", default="auto", metavar="auto|S|SMAJ,SMIN,ANGLE",
+                        help="kernel-aware models: the blur to undo, estimated per region (auto), or a "
+                             "defocus sigma in px, or major,minor sigma in px and the major axis' angle in "
+                             "degrees (counterclockwise from the rows)")
     deblur.add_argument("--float32", action="store_true", help="write float32 instead of the input dtype")
     existing = deblur.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
@@ -46,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("--ensemble", action="store_true",
                         help="average the 8 flips/rotations of each image: about 5x the time, a little more quality")
     deblur.add_argument("--suffix", default="", help="appended to output names, e.g. _deblurred")
+
+    focus = command("focus", "how out of focus each image is: defocus and astigmatism in px, and noise")
+    focus.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (TIFF, PNG, JPEG) or folders")
+    focus.add_argument("--json", action="store_true", help="print a JSON list instead of sentences")
+    focus.add_argument("--map", type=Path, metavar="OUTDIR",
+                       help="also write a per-pixel blur map (sigma, px) as OUTDIR/<name>_blur.tif")
 
     info = command("info", "version, device, presets and which weights ship")
     info.add_argument("--json", action="store_true")
@@ -63,21 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a pairs folder (repeatable; layout below)")
     train.add_argument("--sharp-only", action="append", type=Path, default=[], metavar="DIR",
                        help="a folder of sharp images, blurred by the SEM simulator (repeatable)")
-    source = train.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="start from a fresh network of this preset")
-    source.add_argument("--init", help="start from these weights, a preset name or file (default: the default model)")
-    train.add_argument("--iterations", type=int, default=2000)
-    train.add_argument("--crop", type=int, default=128, help="training crop side in pixels")
-    train.add_argument("--batch", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
-    train.add_argument("--real-fraction", type=float, default=0.25,
+    train.add_argument("--preset", help="start from a fresh network of this preset (with --init: its weights "
+                       "where they fit; new condition inputs start at zero)")
+    train.add_argument("--init", help="start from these weights, a preset name or file (default: the default model)")
+    defaults = TrainConfig()  # the one declaration, shared with the Fine-tune panel
+    train.add_argument("--iterations", type=int, default=defaults.iterations, help="training steps")
+    train.add_argument("--crop", type=int, default=defaults.crop, help="training crop side in pixels")
+    train.add_argument("--batch", type=int, default=defaults.batch, help="crops per step")
+    train.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (cosine decay)")
+    train.add_argument("--blur-scale", type=float, default=defaults.blur_scale,
+                       help="scales the simulator's defocus for --sharp-only images")
+    train.add_argument("--real-fraction", type=float, default=defaults.real_fraction,
                        help="share of each batch from real pairs when sharp-only images are mixed in")
     train.add_argument("--val", nargs="+", default=None, metavar="NAME",
                        help="image names held out for validation (default: the last name)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=defaults.seed, help="random seed (crops, blur, init)")
     train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: the per-user data folder)")
     train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from this checkpoint")
-    train.add_argument("--no-register", action="store_true", help="the pairs are aligned already")
+    train.add_argument("--no-align", action="store_true", help="the pairs are aligned already")
     train.add_argument("--max-minutes", type=float, help="stop cleanly (checkpoint, weights) after this long")
     train.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
     train.add_argument("--out", required=True, type=Path, metavar="FILE.safetensors", help="where to save the model")
@@ -85,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("evaluate", "PSNR/SSIM of input and output against the sharp images of pairs")
     evaluate.add_argument("--pairs", required=True, type=Path, metavar="DIR", help="a pairs folder (layout below)")
     _add_model_options(evaluate)
-    evaluate.add_argument("--no-register", action="store_true", help="the pairs are aligned already")
+    evaluate.add_argument("--no-align", action="store_true", help="the pairs are aligned already")
     evaluate.add_argument("--wiener", action="store_true", help="also score the best Gaussian Wiener filter")
     evaluate.add_argument("--ensemble", action="store_true", help="score deblur --ensemble (8 flips/rotations)")
     evaluate.add_argument("--json", action="store_true")
@@ -97,7 +115,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default not in (None, False, "", [], argparse.SUPPRESS) and "%(default)" not in text:
+        shown = action.default is not None and action.default is not False  # a 0 default is still a default
+        if shown and action.default not in ("", [], argparse.SUPPRESS) and "%(default)" not in text:
             text += " (default: %(default)s)"
         return text
 

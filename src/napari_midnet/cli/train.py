@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..events import PairAligned, Validated
+from ..events import PairAligned, SpotFitted, Validated
 from .common import CliError, command_line, emit_json, load_model_or_fail, run_with_bar
 
 
@@ -23,8 +23,8 @@ def train(args) -> int:
         raise CliError("give training data with --pairs DIR and/or --sharp-only DIR")
     settings = FinetuneSettings(
         iterations=args.iterations, lr=args.lr, crop=args.crop, batch=args.batch, seed=args.seed,
-        validation=tuple(args.val) if args.val else AUTO_VALIDATION, align=not args.no_register,
-        real_fraction=args.real_fraction, output_name=args.out.stem,
+        validation=tuple(args.val) if args.val else AUTO_VALIDATION, align=not args.no_align,
+        real_fraction=args.real_fraction, blur_scale=args.blur_scale, output_name=args.out.stem,
         checkpoint_dir=str(args.checkpoints) if args.checkpoints else None)
     deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes else float("inf")
     request = FinetuneRequest(_base_model(args), settings, pair_folders=tuple(args.pairs),
@@ -48,16 +48,17 @@ def train(args) -> int:
 
 
 def _base_model(args):
-    """A fresh network of --preset (initialised from --seed), or the weights of --init (default:
-    the default model)."""
+    """A fresh network of --preset (initialised from --seed; from --init's weights where they
+    fit), or the weights of --init (default: the default model)."""
     from ..config import DEFAULT_MODEL
-    from ..weights import fresh_model
+    from ..weights import WeightsError, fresh_model, warm_start
 
     if not args.preset:
         return load_model_or_fail(args.init or DEFAULT_MODEL)
     try:
-        return fresh_model(args.preset, seed=args.seed, name=f"fresh {args.preset}")
-    except ValueError as error:
+        fresh = fresh_model(args.preset, seed=args.seed, name=f"fresh {args.preset}")
+        return warm_start(fresh, load_model_or_fail(args.init)) if args.init else fresh
+    except (ValueError, WeightsError) as error:
         raise CliError(str(error)) from None
 
 
@@ -68,6 +69,8 @@ def _progress_note():
     def note(event) -> str:
         if isinstance(event, PairAligned) and event.ok:
             print(f"registered {event.name}: {event.description}", file=sys.stderr)
+        if isinstance(event, SpotFitted):
+            print(f"blur of {event.name} (the condition of its crops): {event.description}", file=sys.stderr)
         if isinstance(event, Validated):
             last[:] = [event]
         loss = f"loss {event.loss:.4f}" if hasattr(event, "loss") else ""
@@ -83,7 +86,7 @@ def evaluate(args) -> int:
     from ..restore import RestoreOptions
 
     try:
-        pairs = load_pair_folder(args.pairs, register=not args.no_register)
+        pairs = load_pair_folder(args.pairs, align=not args.no_align)
     except (PairError, ImageReadError) as error:
         raise CliError(str(error)) from None
     loaded = load_model_or_fail(args.model)

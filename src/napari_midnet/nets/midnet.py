@@ -117,7 +117,8 @@ class AttentionGate(nn.Module):
 
 
 class MIDNet(nn.Module):
-    """U-Net of NAFBlocks with a global input residual; input N x 1 x H x W in [0, 1]."""
+    """U-Net of NAFBlocks with a global input residual; input N x (1 + condition planes) x H x W,
+    the image in [0, 1] first, then the blur condition (blur.encode_condition); output N x 1 x H x W."""
 
     def __init__(self, config: ModelConfig | None = None):
         super().__init__()
@@ -126,7 +127,7 @@ class MIDNet(nn.Module):
         if len(c.enc_blocks) != len(c.dec_blocks):
             raise ValueError("enc_blocks and dec_blocks must have the same length")
         width = c.width
-        self.intro = nn.Conv2d(1, width, 3, padding=1)
+        self.intro = nn.Conv2d(1 + c.condition_planes, width, 3, padding=1)
         self.ending = nn.Conv2d(width, 1, 3, padding=1)
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -171,7 +172,7 @@ class MIDNet(nn.Module):
             x = up(x)
             gated = gate(skip, x) if self.config.attention_gates else skip
             x = decoder(x + gated)
-        x = self.ending(x) + padded
+        x = self.ending(x) + padded[:, :1]
         return x[..., :height, :width]
 
 
@@ -203,4 +204,5 @@ def config_from_state(state: dict) -> ModelConfig | None:
 
     middle = {int(m[1]) for key in state if (m := re.match(r"middle\.(\d+)\.", key))}
     return ModelConfig(width=int(intro.shape[0]), enc_blocks=blocks("encoders"), middle_blocks=len(middle),
-                       dec_blocks=blocks("decoders"), attention_gates=any(key.startswith("gates.") for key in state))
+                       dec_blocks=blocks("decoders"), attention_gates=any(key.startswith("gates.") for key in state),
+                       condition_planes=int(intro.shape[1]) - 1)

@@ -24,10 +24,13 @@ from qtpy.QtWidgets import (
 
 from ..deblur import deblur_job
 from ..device import warm_up
+from ..events import BlurIdentified
+from ..readouts import identify
 from ..registry import ModelRegistry
 from ..state import DeblurSettings, RunStatus
+from .blur_control import BlurControl
 from .layer_combo import ImageLayerCombo
-from .plane import current_index, layer_array
+from .plane import current_index, current_plane, layer_array
 from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
@@ -48,6 +51,8 @@ class DeblurWidget(QWidget):
         self._final_message = ""  # shown when the run ends
 
         self.layer_combo = ImageLayerCombo(viewer)
+        self.blur_control = BlurControl(settings)  # before the model chooser, which tells it the model's kind
+        self.blur_control.estimate_button.clicked.connect(self.estimate_blur)
         self.model_note = QLabel("")
         self.model_note.setWordWrap(True)
         self.model_note.setStyleSheet("color: #e0a030")
@@ -110,6 +115,7 @@ class DeblurWidget(QWidget):
         form.addRow("Overlap", self.overlap_spin)
         form.addRow("Stacks", self.stack_combo)
         form.addRow("Strength", strength_row)
+        form.addRow("Blur", self.blur_control)
         form.addRow(self.databar_check)
         form.addRow(self.ensemble_check)
         form.addRow(buttons)
@@ -140,6 +146,8 @@ class DeblurWidget(QWidget):
         untrained = self.registry.untrained(self.settings.model if name == LOAD_WEIGHTS else name)
         self.model_note.setText(UNTRAINED_NOTE if untrained else "")
         self.model_note.setVisible(untrained)
+        self.blur_control.set_applicable(self.registry.kernel_aware(self.settings.model if name == LOAD_WEIGHTS
+                                                                    else name))
 
     def select_model(self, name: str) -> None:
         self.settings.model = name
@@ -152,6 +160,7 @@ class DeblurWidget(QWidget):
             f"Disabled while {self.status.task} is running" if busy else "Deblur the chosen image layer")
         self.cancel_button.setEnabled(self.status.task == "deblur")
         self.model_combo.setEnabled(not busy)
+        self.blur_control.estimate_button.setEnabled(not busy)
 
     def _on_model_chosen(self, index: int) -> None:
         name = self.model_combo.itemText(index)
@@ -211,6 +220,28 @@ class DeblurWidget(QWidget):
             deblur_job, data, self.registry, settings, on_yield=self._on_progress, on_error=self._on_error,
             on_return=lambda outcome: self._on_done(layer, index, outcome), on_finish=self._on_finished)
 
+    def estimate_blur(self) -> None:
+        """Estimate the chosen image's blur (the plane on screen) in a worker; fill the control."""
+        layer = self.chosen_layer()
+        if layer is None:
+            return
+        plane = current_plane(layer, self.viewer)
+        self.blur_control.estimate_label.setText(f"Estimating the blur of '{layer.name}'…")
+        self.workers.run(identify, plane, on_error=lambda error: show_error(f"Cannot estimate the blur: {error}"),
+                         on_return=lambda found: self._show_identified(layer, found))
+
+    def _show_identified(self, layer: Image, found) -> None:
+        self.blur_control.show_estimate(found.global_estimate, f"'{layer.name}'")
+        if self.settings.show_focus_map:
+            self.workers.run(found.sigma_map, on_error=lambda error: show_error(f"No focus map: {error}"),
+                             on_return=lambda sigma: self._add_focus_map(layer, sigma))
+
+    def _add_focus_map(self, source: Image, sigma, index: tuple = ()) -> None:
+        dims = sigma.ndim
+        self.viewer.add_image(sigma, name=f"{source.name} focus map (blur px)", colormap="magma", opacity=0.5,
+                              blending="additive", scale=source.scale[-dims:], translate=source.translate[-dims:],
+                              metadata={"midnet": {"focus_map_of": source.name, "slice": list(index) or None}})
+
     def cancel(self) -> None:
         if self.worker is not None:
             self.worker.quit()
@@ -218,6 +249,9 @@ class DeblurWidget(QWidget):
 
     def _on_progress(self, event) -> None:
         if self.worker is None:  # a progress signal delivered after the run ended
+            return
+        if isinstance(event, BlurIdentified):
+            self.blur_control.show_estimate(event.estimate, "given" if event.given else "estimated")
             return
         self.progress_bar.setValue(int(100 * event.fraction))
         slices = f", slice {event.slice + 1} of {event.slices}" if event.slices > 1 else ""
@@ -245,6 +279,8 @@ class DeblurWidget(QWidget):
         if source in self.viewer.layers:
             self.viewer.layers.move(self.viewer.layers.index(result), self.viewer.layers.index(source) + 1)
             self.layer_combo.setCurrentText(source.name)  # a second click deblurs the source again, not the result
+        if outcome.sigma_map is not None:
+            self._add_focus_map(source, outcome.sigma_map, index)
         untrained = "" if outcome.provenance["trained"] else " UNTRAINED model: not a real deblurring."
         self._final_message = (f"Done in {outcome.provenance['seconds']:.1f} s on {outcome.provenance['device']}."
                                f"{untrained}")

@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..events import CheckpointSaved, PairAligned, TrainStep, Validated
+from ..events import CheckpointSaved, PairAligned, SpotFitted, TrainStep, Validated
 from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
 from ..pairs import TrainingSource
 from ..progress import Eta, clock
@@ -66,7 +66,7 @@ class FinetuneWidget(QWidget):
         self.align_check = QCheckBox("Align pairs (registration)")
         self.align_check.setChecked(True)
         self.align_check.toggled.connect(lambda on: self._set(align=on))
-        self.strength_spin = self._double(0.25, 3.0, self.settings.strength, 0.25, "strength")
+        self.blur_scale_spin = self._double(0.25, 3.0, self.settings.blur_scale, 0.25, "blur_scale")
         self.alignment = QLabel("")
         self.alignment.setWordWrap(True)
         self.base_label = QLabel("")
@@ -102,7 +102,7 @@ class FinetuneWidget(QWidget):
         layout.addWidget(self.entry_list)
         form = QFormLayout()
         form.addRow(self.align_check)
-        form.addRow("Simulated blur", self.strength_spin)
+        form.addRow("Simulated blur ×", self.blur_scale_spin)
         form.addRow(self.alignment)
         form.addRow("Base model", self.base_label)
         form.addRow("Iterations", self.iterations_spin)
@@ -276,6 +276,8 @@ class FinetuneWidget(QWidget):
             self.alignment.setText((self.alignment.text() + "\n" if self.alignment.text() else "") + line)
             if not event.ok or event.residual > 0.5 * self.settings.max_residual:
                 show_warning(f"The pair '{event.name}' aligns poorly ({event.description}).")
+        elif isinstance(event, SpotFitted):
+            self.message.setText(f"Blur of {event.name}: {event.description}")
         elif isinstance(event, TrainStep):
             self.run.losses.append((event.step, event.loss))
             eta = self._eta.remaining(event.step, event.iterations)

@@ -1,0 +1,143 @@
+"""Blur identification (blur.py): its accuracy on simulated SEM blur, its conventions, `focus`."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_midnet.blur import (
+    BlurEstimate,
+    condition_planes,
+    estimate_blur,
+    focus_map,
+    parse_blur,
+    uniform_map,
+)
+from napari_midnet.bundled import sample_paths
+from napari_midnet.degrade import Degradation, apply_degradation, true_blur
+from napari_midnet.files import read_image
+from napari_midnet.training import turned
+
+
+@pytest.fixture(scope="module")
+def zeiss_sharp():
+    """The bundled real sharp Zeiss frame (another microscope than any training pair), in [0, 1]."""
+    image = read_image(sample_paths()["SEM sharp"]).astype(np.float64)
+    return (image - image.min()) / (image.max() - image.min())
+
+
+@pytest.mark.parametrize("sigma", [3.0, 5.0, 8.0])
+def test_defocus_of_an_unseen_microscope_is_found_within_35_percent(zeiss_sharp, sigma):
+    blurred = apply_degradation(zeiss_sharp, Degradation(sigma=sigma, dose=2000, read_noise=0.005),
+                                np.random.default_rng(1))
+    estimate = estimate_blur(blurred)
+    assert estimate.sigma == pytest.approx(sigma, rel=0.35)
+    assert not estimate.in_focus
+
+
+def test_the_sharp_frame_is_in_focus_and_its_noise_is_measured(zeiss_sharp):
+    estimate = estimate_blur(zeiss_sharp)
+    assert estimate.in_focus, estimate.describe()
+    noisy = np.clip(zeiss_sharp + np.random.default_rng(0).normal(0, 0.03, zeiss_sharp.shape), 0, 1)
+    assert estimate_blur(noisy).noise == pytest.approx(0.03, abs=0.01)
+
+
+def test_astigmatism_is_found_along_its_axis(zeiss_sharp):
+    for angle in (30.0, 120.0):
+        degradation = Degradation(sigma=4.0, axis_ratio=3.0, angle=-np.deg2rad(angle), dose=5000)
+        assert true_blur(degradation).angle_deg == pytest.approx(angle)
+        estimate = estimate_blur(apply_degradation(zeiss_sharp, degradation, np.random.default_rng(2)))
+        assert estimate.astigmatic, estimate.describe()
+        assert abs((estimate.angle_deg - angle + 90) % 180 - 90) < 25
+
+
+def test_the_focus_map_tells_the_blurred_half_from_the_sharp_half(zeiss_sharp):
+    blurred = apply_degradation(zeiss_sharp, Degradation(sigma=6.0, dose=5000), np.random.default_rng(3))
+    width = zeiss_sharp.shape[1]
+    mixed = np.concatenate([zeiss_sharp[:, :width // 2], blurred[:, width // 2:]], axis=1)
+    sigma = focus_map(mixed).sigma_map()
+    assert sigma.shape == mixed.shape
+    assert np.median(sigma[:, :width // 4]) < 2.0 < 4.0 < np.median(sigma[:, -width // 4:])
+
+
+def test_angles_follow_the_display_convention():
+    """0 deg along the rows, counterclockwise as displayed (row 0 at the top, y pointing down)."""
+    along_rows = BlurEstimate(4.0, 1.0, 0.0, 0.0).covariance()
+    assert along_rows[0, 0] == pytest.approx(16.0) and along_rows[1, 1] == pytest.approx(1.0)
+    rising = BlurEstimate(4.0, 1.0, 45.0, 0.0).covariance()
+    assert rising[0, 1] < 0  # up and to the right on screen: x grows while the row index falls
+    back = BlurEstimate.from_covariance(rising, 0.0)
+    assert (back.sigma_major_px, back.sigma_minor_px, back.angle_deg) == pytest.approx((4.0, 1.0, 45.0))
+
+
+def test_turning_a_crop_turns_its_spot_like_the_pixels():
+    """A blurred line along the spot's major axis stays along it after np.rot90 and a mirror."""
+    spot = BlurEstimate(5.0, 1.0, 30.0, 0.0)
+    for flip in (False, True):
+        for k in range(4):
+            moved = turned(spot, flip, k)
+            covariance = spot.covariance()
+            mirror = np.diag([-1.0, 1.0]) if flip else np.eye(2)
+            rotate = np.linalg.matrix_power(np.array([[0.0, 1.0], [-1.0, 0.0]]), k)  # np.rot90 in (x, y-down)
+            expected = rotate @ mirror @ covariance @ mirror.T @ rotate.T
+            assert moved.covariance() == pytest.approx(expected, abs=1e-9)
+
+
+def test_blur_strings_parse_to_spots_and_bad_ones_get_one_sentence():
+    assert parse_blur("auto") is None
+    assert parse_blur("3") == BlurEstimate(3.0, 3.0, 0.0, 0.0)
+    assert parse_blur("2,4,30") == BlurEstimate(4.0, 2.0, 120.0, 0.0)
+    for bad in ("", "x", "1,2", "-1", "1,2,3,4"):
+        with pytest.raises(ValueError, match="blur must be"):
+            parse_blur(bad)
+
+
+def test_the_condition_encodes_the_spot_and_carries_the_deconvolved_image():
+    from napari_midnet.blur import CONDITION_PLANES, uniform_covariances, wiener_deconvolve
+
+    image = np.random.default_rng(0).random((40, 50))
+    sharp = condition_planes(image, uniform_covariances(BlurEstimate(0.0, 0.0, 0.0, 0.01), (40, 50)), 0.01)
+    assert sharp.shape == (CONDITION_PLANES, 40, 50) and np.allclose(sharp[:3], 0) and np.allclose(sharp[3], 0.2)
+    assert np.abs(sharp[4] - image).mean() < 0.05  # no blur: nothing to undo but a little noise
+    big = condition_planes(image, uniform_covariances(BlurEstimate(16.0, 16.0, 0.0, 0.0), (40, 50)), 0.02)
+    assert big[0, 0, 0] == pytest.approx(np.log2(17) / 4)
+    assert np.allclose(uniform_map(BlurEstimate(3, 1, 0, 0), (8, 9)).sigma_map(), np.sqrt(3.0))
+    # the inverse filter undoes a known blur: closer to the sharp image than the blurred one is
+    from scipy.ndimage import gaussian_filter
+
+    sharp_image = np.kron(np.random.default_rng(1).random((16, 16)), np.ones((8, 8)))
+    blurred = gaussian_filter(sharp_image, 2.0, mode="reflect")
+    restored = wiener_deconvolve(blurred, np.diag([4.0, 4.0]), 0.002, 30.0)
+    assert np.abs(restored - sharp_image)[16:-16, 16:-16].mean() < 0.6 * np.abs(blurred - sharp_image)[16:-16, 16:-16].mean()
+
+
+def test_focus_reports_the_documented_json_keys_and_writes_maps(tmp_path, capsys):
+    import tifffile
+
+    from napari_midnet.cli import main
+
+    assert main(["focus", str(sample_paths()["SEM blurry"]), str(sample_paths()["SEM sharp"]), "--json",
+                 "--map", str(tmp_path)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [set(row) for row in rows] == [{"image", "sigma_major_px", "sigma_minor_px", "angle_deg", "noise",
+                                           "in_focus"}] * 2
+    blurry, sharp = rows
+    assert not blurry["in_focus"] and sharp["in_focus"]
+    assert 0 <= blurry["angle_deg"] < 180
+    sigma = tifffile.imread(tmp_path / "sem_blurry_blur.tif")
+    assert sigma.dtype == np.float32 and sigma.shape == read_image(sample_paths()["SEM blurry"]).shape
+    assert np.isnan(sigma[-1]).all() and np.isfinite(sigma[0]).all()  # no blur where the info bar is
+    assert main(["focus", str(sample_paths()["SEM blurry"])]) == 0
+    assert capsys.readouterr().out.startswith("sem_blurry.tif: out of focus, blur ")
+
+
+def test_focus_on_a_tiny_image_says_why_and_goes_on(tmp_path, capsys):
+    import tifffile
+
+    from napari_midnet.cli import main
+
+    tifffile.imwrite(tmp_path / "tiny.tif", np.zeros((20, 20), np.uint8))
+    assert main(["focus", str(tmp_path / "tiny.tif"), str(sample_paths()["SEM sharp"])]) == 1
+    captured = capsys.readouterr()
+    assert "tiny.tif: the image is 20 x 20 pixels; estimating its blur needs at least 64 x 64" in captured.err
+    assert "sem_sharp.tif: in focus" in captured.out

@@ -1,0 +1,54 @@
+"""The dock's Blur control in a real napari viewer (under Xvfb): estimate, override, focus map."""
+
+import pytest
+
+from napari_midnet.blur import BlurEstimate
+
+from .test_plugin import WAIT_MS, click, dock, wait_idle  # noqa: F401 (dock is a fixture)
+
+pytestmark = pytest.mark.gui
+
+
+def test_estimate_fills_the_control_and_adds_the_focus_map(dock, qtbot):  # noqa: F811
+    viewer, widget = dock
+    viewer.open_sample("napari-midnet", "sem")
+    viewer.layers.selection.active = viewer.layers["SEM blurry"]
+    control = widget.deblur.blur_control
+    control.focus_map_check.setChecked(True)
+    click(qtbot, control.estimate_button)
+    qtbot.waitUntil(lambda: "SEM blurry focus map (blur px)" in viewer.layers, timeout=WAIT_MS)
+    assert control.estimate_label.text().startswith("'SEM blurry': out of focus, blur ")
+    assert control.major_spin.value() > 2.0 and control.settings.blur is None  # still automatic
+    focus = viewer.layers["SEM blurry focus map (blur px)"]
+    assert focus.data.shape == (691, 1024)  # the rows above the info bar
+    assert tuple(focus.scale) == tuple(viewer.layers["SEM blurry"].scale)
+
+
+def test_a_blur_set_by_hand_reaches_the_kernel_aware_model(dock, qtbot):  # noqa: F811
+    viewer, widget = dock
+    viewer.open_sample("napari-midnet", "sem")
+    viewer.layers.selection.active = viewer.layers["SEM blurry"]
+    widget.deblur.select_model("midnet-s-psf")
+    control = widget.deblur.blur_control
+    assert control.auto_check.isEnabled()
+    control.auto_check.setChecked(False)
+    control.major_spin.setValue(2.0)
+    control.minor_spin.setValue(4.0)  # minor above major: the axes swap, the angle turns by 90
+    control.angle_spin.setValue(10.0)
+    assert widget.settings.blur == BlurEstimate(4.0, 2.0, 100.0, 0.0)
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: "SEM blurry deblurred" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    record = viewer.layers["SEM blurry deblurred"].metadata["midnet"]["blur"]
+    assert record["source"] == "given" and record["slices"][0]["sigma_major_px"] == 4.0
+    assert control.estimate_label.text().startswith("given: out of focus, blur 4.0 x 2.0 px")
+
+
+def test_a_blind_model_says_it_ignores_the_blur(dock, qtbot):  # noqa: F811
+    _, widget = dock
+    widget.deblur.select_model("midnet-s")
+    control = widget.deblur.blur_control
+    assert not control.auto_check.isEnabled() and not control.major_spin.isEnabled()
+    assert "blind" in control.estimate_label.text()
+    widget.deblur.select_model("midnet-s-psf")
+    assert control.auto_check.isEnabled()
