@@ -11,10 +11,12 @@ if ! command -v Xvfb >/dev/null; then  # napari's canvas needs a GL context: a v
         echo "Xvfb is missing: sudo apt-get install xvfb libxcb-icccm4 libxcb-keysyms1" >&2
     fi
 fi
-python3 -m venv .venv
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e ".[testing]"
-.venv/bin/ruff check src tests scripts
+# Its own venv (an editable install of this checkout), so a user's .venv stays as they installed it
+venv=${TEST_VENV:-.venv-test}
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q --upgrade pip
+"$venv/bin/pip" install -q torch==2.13.0
+"$venv/bin/pip" install -q -e ".[testing]"
+"$venv/bin/ruff" check src tests scripts
 export OMP_WAIT_POLICY=PASSIVE
-.venv/bin/python -m pytest "$@"
+"$venv/bin/python" -m pytest "$@"

@@ -44,6 +44,19 @@ def test_a_blur_set_by_hand_reaches_the_kernel_aware_model(dock, qtbot):  # noqa
     assert control.estimate_label.text().startswith("given: out of focus, blur 4.0 x 2.0 px")
 
 
+def test_the_sample_leaves_the_blurry_frame_chosen_and_new_results_hide_older_ones(dock, qtbot):  # noqa: F811
+    viewer, widget = dock
+    viewer.open_sample("napari-midnet", "sem")
+    assert viewer.layers.selection.active.name == "SEM blurry"
+    assert widget.deblur.layer_combo.currentText() == "SEM blurry"
+    widget.deblur.strength_slider.setValue(0)  # quick: the input passes through
+    for _ in range(2):
+        click(qtbot, widget.deblur.deblur_button)
+        wait_idle(qtbot, widget)
+    first, second = viewer.layers["SEM blurry deblurred"], viewer.layers["SEM blurry deblurred [1]"]
+    assert second.visible and not first.visible
+
+
 def test_a_blind_model_says_it_ignores_the_blur(dock, qtbot):  # noqa: F811
     _, widget = dock
     widget.deblur.select_model("midnet-s")

@@ -29,6 +29,16 @@ def test_info_json_lists_presets_with_parameters():
     assert isinstance(data["presets"]["midnet-s"]["weights"], bool)
 
 
+def test_info_prints_one_models_card(weights):
+    done = cli("info", weights, "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["trained"] and not data["kernel_aware"] and data["card"]["trained"] is True
+    assert len(data["sha256"]) == 64 and data["architecture"]["width"] == 8
+    done = cli("info", "midnet-s")
+    assert done.returncode == 0 and done.stdout.startswith("midnet-s: trained, blind, sha256 ")
+
+
 @pytest.mark.slow
 def test_deblur_folder_and_multipage_tiff(tmp_path, weights):
     inputs = tmp_path / "in"

@@ -122,3 +122,99 @@ def test_help_gives_defaults_examples_and_the_pairs_layout(capsys):
 def test_default_bench_is_quick_and_says_what_it_measured(capsys):
     code, stdout, _ = run(capsys, "bench")
     assert code == 0 and "512x512" in stdout and "midnet-s" in stdout and "8192" not in stdout
+
+
+def pairs_folder(tmp_path):
+    """One small blurry/sharp pair in the pairs-folder layout."""
+    pairs = tmp_path / "pairs"
+    for kind in ("blurry", "sharp"):
+        (pairs / kind).mkdir(parents=True)
+        tifffile.imwrite(pairs / kind / "a.tif", image((96, 96)))
+    return pairs
+
+
+def test_train_refuses_what_it_cannot_do_before_any_work(tmp_path, capsys):
+    """An existing --out, zero iterations, a missing --resume, a suffix with a path, a tile of 0."""
+    pairs = pairs_folder(tmp_path)
+    existing = tmp_path / "model.safetensors"
+    existing.write_bytes(b"keep me")
+    base = ["train", "--pairs", pairs]
+    code, _, err = run(capsys, *base, "--out", existing)
+    assert code == 1 and "exists already; use --overwrite" in err and existing.read_bytes() == b"keep me"
+    code, _, err = run(capsys, *base, "--iterations", 0, "--out", tmp_path / "new.safetensors")
+    assert code == 1 and "--iterations must be at least 1" in err
+    code, _, err = run(capsys, *base, "--resume", tmp_path / "gone.pt", "--out", tmp_path / "new.safetensors")
+    assert code == 1 and "checkpoint not found" in err
+    tifffile.imwrite(tmp_path / "in.tif", image())
+    code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "out", "--suffix", "/../../evil")
+    assert code == 1 and "cannot hold a path separator" in err and not (tmp_path / "evil.tif").exists()
+    code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "out", "--tile", 0)
+    assert code == 1 and "--tile must be at least 16" in err
+    code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "out", "--tile", 64, "--overlap", 40)
+    assert code == 1 and "--overlap must be below 32" in err
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint at all", b"PK\x03\x04truncated"])
+def test_a_bad_resume_file_is_one_sentence(tmp_path, capsys, content):
+    import torch
+
+    pairs = pairs_folder(tmp_path)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    code, _, err = run(capsys, "train", "--pairs", pairs, "--resume", bad, "--no-align", "--iterations", 1,
+                       "--crop", 32, "--batch", 1, "--checkpoints", tmp_path, "--out", tmp_path / "m.safetensors")
+    assert code == 1 and "bad.pt is no readable checkpoint" in err and err.count("\n") <= 2
+    torch.save({"weights": torch.zeros(2)}, bad)
+    code, _, err = run(capsys, "train", "--pairs", pairs, "--resume", bad, "--no-align", "--iterations", 1,
+                       "--crop", 32, "--batch", 1, "--checkpoints", tmp_path, "--out", tmp_path / "m.safetensors")
+    assert code == 1 and "no napari-midnet training checkpoint" in err
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("true",))
+
+
+def test_a_resume_file_carrying_code_is_refused_unrun(tmp_path, capsys):
+    import torch
+
+    pairs = pairs_folder(tmp_path)
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"model": _RunsCode()}, hostile)
+    code, _, err = run(capsys, "train", "--pairs", pairs, "--resume", hostile, "--no-align", "--iterations", 1,
+                       "--crop", 32, "--batch", 1, "--checkpoints", tmp_path, "--out", tmp_path / "m.safetensors")
+    assert code == 1 and "never unpickles (it could run code)" in err and "weights_only" not in err
+
+
+def test_an_old_pickle_protocol_file_gets_our_sentence_and_no_torch_warning(tmp_path, capsys):
+    import torch
+
+    from napari_midnet.config import ModelConfig
+    from napari_midnet.nets import build_model
+
+    model = build_model(ModelConfig(width=8, enc_blocks=(1, 1), dec_blocks=(1, 1)))
+    legacy = tmp_path / "old.pth"
+    torch.save(model.state_dict(), legacy, pickle_protocol=4, _use_new_zipfile_serialization=False)
+    tifffile.imwrite(tmp_path / "in.tif", image())
+    code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "out", "--model", legacy)
+    assert code == 1 and "old.pth cannot be read as PyTorch weights" in err
+    assert "Warning" not in err and "protocol" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("compression", ["lzw", "deflate"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_compressed_tiffs_are_read(tmp_path, weights, capsys, compression, dtype):
+    scale = 255 if dtype == np.uint8 else 65535
+    data = (sem_like((64, 80)) * scale).astype(dtype)
+    tifffile.imwrite(tmp_path / "packed.tif", data, compression=compression)
+    code, _, err = run(capsys, "deblur", tmp_path / "packed.tif", "-o", tmp_path / "out", "--model", weights)
+    assert code == 0, err
+    assert tifffile.imread(tmp_path / "out" / "packed.tif").dtype == dtype
+
+
+def test_an_output_folder_named_like_a_file_is_refused(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "in.tif", image())
+    code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "result.tif")
+    assert code == 1 and "looks like an image file name" in err and not (tmp_path / "result.tif").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -360,7 +361,17 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> tuple[int,
 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch's pickle notes are not the user's business
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for bad or hostile pickles
+        if "unsupported global" in str(error).lower():  # a class or function to import: code
+            raise ValueError(f"{path.name} holds Python objects besides tensors, which napari-midnet never "
+                             "unpickles (it could run code); it is no checkpoint of napari-midnet") from None
+        raise ValueError(f"{path.name} is no readable checkpoint (truncated, or another kind of file)") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "step"} <= set(state):
+        raise ValueError(f"{path.name} is a PyTorch file but no napari-midnet training checkpoint")
     if state.get("architecture") != model.config.as_dict():
         raise ValueError(f"{path.name} was written for another architecture than the model being trained")
     model.load_state_dict(state["model"])

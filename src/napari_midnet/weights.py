@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import struct
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -193,9 +194,11 @@ def _load_legacy(path: Path) -> LoadedModel:
     import torch
 
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": not the user's business
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad pickles
-        if "weights only load failed" in str(error).lower():
+        if "unsupported global" in str(error).lower():  # a class or function to import: code
             raise WeightsError(f"{path.name} holds Python objects besides tensors, which napari-midnet never "
                                "unpickles (it could run code); save its state_dict or a .safetensors file") from None
         raise WeightsError(f"{path.name} cannot be read as PyTorch weights ({type(error).__name__})") from None

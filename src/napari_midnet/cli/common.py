@@ -32,6 +32,16 @@ def command_line(args) -> str:
     return "napari-midnet " + " ".join(shlex.quote(str(a)) for a in args.argv)
 
 
+def check_device(requested: str) -> None:
+    """An explicit device that this machine lacks stops the run before any work."""
+    from ..device import pick_device
+
+    try:
+        pick_device(requested)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
 def load_model_or_fail(spec: str):
     from ..weights import WeightsError, load_model
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from .common import EXIT_FAILURE, CliError, elapsed_since, emit_json, load_model_or_fail, run_with_bar
+from .common import EXIT_FAILURE, CliError, check_device, elapsed_since, emit_json, load_model_or_fail, run_with_bar
 
 
 def deblur(args) -> int:
@@ -16,7 +16,7 @@ def deblur(args) -> int:
     batch goes on; the exit status is 1 if any file failed."""
     from ..blur import parse_blur
     from ..bundled import sample_paths
-    from ..files import check_writable_folder, collect_inputs, plan_outputs
+    from ..files import IMAGE_SUFFIXES, check_writable_folder, collect_inputs, plan_outputs
     from ..restore import RestoreOptions
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
@@ -30,9 +30,20 @@ def deblur(args) -> int:
         given_blur = parse_blur(args.blur)
     except ValueError as error:
         raise CliError(f"--{error}") from None
+    if any(sep in args.suffix for sep in ("/", "\\")) or args.suffix in (".", ".."):
+        raise CliError(f"--suffix {args.suffix!r} is a part of a file name and cannot hold a path separator")
+    if args.tile is not None and args.tile < 16:
+        raise CliError(f"--tile must be at least 16 pixels (leave it out for automatic), got {args.tile}")
+    if args.overlap < 0 or (args.tile is not None and args.overlap >= args.tile // 2):
+        limit = f"below {args.tile // 2} for --tile {args.tile}" if args.tile else "0 or more"
+        raise CliError(f"--overlap must be {limit}, got {args.overlap}")
+    check_device(args.device)
     missing = [str(path) for path in inputs if not path.exists()]
     if missing:
         raise CliError(f"input not found: {', '.join(missing)}")
+    if args.outdir.suffix.lower() in IMAGE_SUFFIXES and not args.outdir.is_dir():
+        raise CliError(f"-o names the output folder, and {args.outdir} looks like an image file name; "
+                       f"give a folder (outputs are named after their inputs, e.g. {args.outdir.parent / 'out'})")
     try:
         outputs = plan_outputs(inputs, args.outdir, args.suffix)
         check_writable_folder(args.outdir)

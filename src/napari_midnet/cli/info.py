@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .. import __version__
-from .common import CliError, emit_json
+from .common import CliError, emit_json, load_model_or_fail
 
 
 def info(args) -> int:
+    if args.model:
+        return model_info(args)
     from ..bundled import bundled_weights
     from ..config import DEFAULT_MODEL, PRESETS
     from ..device import pick_device
@@ -31,6 +33,28 @@ def info(args) -> int:
     for name, entry in presets.items():
         weights = "trained weights ship" if entry["weights"] else "UNTRAINED (no weights ship)"
         print(f"  {name:<13} {entry['parameters'] / 1e6:6.2f} M parameters  {weights}  - {entry['description']}")
+    return 0
+
+
+def model_info(args) -> int:
+    """One model's card (a preset's shipped weights or a weights file): what it is and how it was made."""
+    loaded = load_model_or_fail(args.model)
+    config = loaded.model.config
+    summary = {"name": loaded.name, "sha256": loaded.sha256, "trained": loaded.trained,
+               "kernel_aware": config.condition_planes > 0, "architecture": config.as_dict(), "card": loaded.card}
+    if args.json:
+        emit_json(summary)
+        return 0
+    metrics = loaded.card.get("metrics", {})
+    print(f"{loaded.name}: {'trained' if loaded.trained else 'UNTRAINED'}, "
+          f"{'kernel-aware' if summary['kernel_aware'] else 'blind'}, sha256 {loaded.sha256[:12]}…")
+    if "after" in metrics:
+        print(f"  validation PSNR {metrics['before']['psnr']:.2f} -> {metrics['after']['psnr']:.2f} dB "
+              f"({metrics.get('validation_region', '')})")
+    training = loaded.card.get("training", {})
+    if training.get("command"):
+        print(f"  trained by: {training['command']}")
+    print("  the whole card: napari-midnet info MODEL --json")
     return 0
 
 

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     focus.add_argument("--map", type=Path, metavar="OUTDIR",
                        help="also write a per-pixel blur map (sigma, px) as OUTDIR/<name>_blur.tif")
 
-    info = command("info", "version, device, presets and which weights ship")
+    info = command("info", "version, device, presets and which weights ship; or one model's card")
+    info.add_argument("model", nargs="?", metavar="MODEL", help="a preset name or weights file: print its card")
     info.add_argument("--json", action="store_true")
 
     bench = command("bench", "throughput and memory on this machine")
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-minutes", type=float, help="stop cleanly (checkpoint, weights) after this long")
     train.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
     train.add_argument("--out", required=True, type=Path, metavar="FILE.safetensors", help="where to save the model")
+    train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
     evaluate = command("evaluate", "PSNR/SSIM of input and output against the sharp images of pairs")
     evaluate.add_argument("--pairs", required=True, type=Path, metavar="DIR", help="a pairs folder (layout below)")

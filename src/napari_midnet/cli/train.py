@@ -6,7 +6,7 @@ import sys
 import time
 
 from ..events import PairAligned, SpotFitted, Validated
-from .common import CliError, command_line, emit_json, load_model_or_fail, run_with_bar
+from .common import CliError, check_device, command_line, emit_json, load_model_or_fail, run_with_bar
 
 
 def train(args) -> int:
@@ -17,6 +17,14 @@ def train(args) -> int:
 
     if args.out.suffix != ".safetensors":
         raise CliError("--out must name a .safetensors file")
+    if args.out.exists() and not args.overwrite:
+        raise CliError(f"{args.out} exists already; use --overwrite to replace it")
+    if args.iterations < 1:
+        raise CliError(f"--iterations must be at least 1 (0 would save the base model as if trained), "
+                       f"got {args.iterations}")
+    if args.resume is not None and not args.resume.is_file():
+        raise CliError(f"checkpoint not found: {args.resume}")
+    check_device(args.device)
     if not 0.0 <= args.real_fraction <= 1.0:
         raise CliError("--real-fraction must be between 0 and 1")
     if not args.pairs and not args.sharp_only:

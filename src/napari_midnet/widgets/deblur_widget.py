@@ -275,6 +275,9 @@ class DeblurWidget(QWidget):
             metadata={**{k: v for k, v in source.metadata.items() if k == "sem"},
                       "midnet": {**outcome.provenance, "source": source.name, "slice": list(index) or None}},
         )
+        for older in self.viewer.layers:  # the newest result is the one on screen
+            if older.metadata.get("midnet", {}).get("source") == source.name:
+                older.visible = False
         result = self.viewer.add_image(outcome.data, **kwargs)
         if source in self.viewer.layers:
             self.viewer.layers.move(self.viewer.layers.index(result), self.viewer.layers.index(source) + 1)
