@@ -94,6 +94,30 @@ def test_closing_the_generator_leaves_a_resumable_checkpoint(tmp_path):
     assert state["step"] == 3
 
 
+def test_a_run_stopped_between_validations_scores_the_model_it_returns(tmp_path):
+    train_set, val_set = synthetic_task()
+    config = TrainConfig(iterations=40, crop=48, batch=2, val_every=20, checkpoint_dir=str(tmp_path))
+    steps = iter(range(100))
+    _, result = drain(train(tiny(), train_set, val_set, config, should_stop=lambda: next(steps) >= 7))
+    assert result.stopped and result.step == 7 and result.after.step == 7
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path):
+    train_set, val_set = synthetic_task()
+    config = TrainConfig(iterations=40, crop=48, batch=2, checkpoint_dir=str(tmp_path))
+    steps = iter(range(100))
+
+    def interrupt():
+        if next(steps) == 5:
+            raise KeyboardInterrupt
+        return False
+
+    with pytest.raises(KeyboardInterrupt):
+        drain(train(tiny(), train_set, val_set, config, should_stop=interrupt))
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5
+
+
 def test_sharp_only_images_train_through_the_simulator(tmp_path):
     sharp = [make_sharp_only(f"s{i}", (sem_like((80, 80), seed=i) * 255).astype(np.uint8)) for i in range(2)]
     config = TrainConfig(iterations=3, crop=32, batch=2, checkpoint_dir=str(tmp_path), val_every=3)

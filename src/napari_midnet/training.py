@@ -311,9 +311,13 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
                 yield result.after
             if step % config.checkpoint_interval == 0 or step == config.iterations:
                 yield save()
-    except GeneratorExit:  # the consumer went away (e.g. napari closed): leave a resumable state
+    except (GeneratorExit, KeyboardInterrupt):  # napari closed, Ctrl-C: leave a resumable state
         _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config, result)
         raise
+    if val_pairs and result.after.step != step:  # stopped between validations: score what is returned
+        result.after = validate(model, val_pairs, device, step)
+        result.history.append(result.after)
+        yield result.after
     result.step = step
     model.eval()
     return result

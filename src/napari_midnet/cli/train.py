@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from ..events import PairAligned, SpotFitted, Validated
 from .common import CliError, check_device, command_line, emit_json, load_model_or_fail, run_with_bar
@@ -13,6 +14,7 @@ def train(args) -> int:
     from ..files import ImageReadError
     from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
     from ..pairs import PairError
+    from ..training import default_checkpoint_dir
     from ..weights import save_weights
 
     if args.out.suffix != ".safetensors":
@@ -39,10 +41,17 @@ def train(args) -> int:
                               sharp_folders=tuple(args.sharp_only), resume=args.resume, device=args.device,
                               should_stop=lambda: time.monotonic() > deadline, command=command_line(args))
     print(f"training {request.base.name} on {args.device}", file=sys.stderr)
+    checkpoint = Path(settings.checkpoint_dir or default_checkpoint_dir()) / "checkpoint.pt"
+    started = time.time()
     try:
         outcome = run_with_bar(finetune_job(request), "train", _progress_note())
     except (PairError, ImageReadError, ValueError, FileNotFoundError) as error:
         raise CliError(str(error)) from None
+    except KeyboardInterrupt:
+        if checkpoint.is_file() and checkpoint.stat().st_mtime >= started:
+            raise CliError(f"interrupted; the training state is in {checkpoint}: continue with "
+                           f"--resume {checkpoint}") from None
+        raise
     training, metrics = outcome.card["training"], outcome.card.get("metrics")
     print(f"trained on {', '.join(training['train'])}; validated on {', '.join(training['validation']) or 'nothing'}",
           file=sys.stderr)
