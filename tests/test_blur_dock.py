@@ -57,6 +57,29 @@ def test_the_sample_leaves_the_blurry_frame_chosen_and_new_results_hide_older_on
     assert second.visible and not first.visible
 
 
+def test_deleting_the_source_while_it_is_deblurred_raises_nothing(dock, qtbot):  # noqa: F811
+    viewer, widget = dock
+    viewer.open_sample("napari-midnet", "sem")
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: widget.deblur.progress_bar.value() > 0, timeout=WAIT_MS)
+    viewer.layers.remove("SEM blurry")
+    wait_idle(qtbot, widget)
+    assert "SEM blurry deblurred" in viewer.layers
+    assert not widget.compare.compare_button.isEnabled()
+    assert "'SEM blurry' was deleted" in widget.compare.alignment.text()
+
+
+def test_the_source_as_its_own_reference_is_named_not_scored(dock, qtbot):  # noqa: F811
+    viewer, widget = dock
+    viewer.open_sample("napari-midnet", "sem")
+    widget.deblur.strength_slider.setValue(0)
+    click(qtbot, widget.deblur.deblur_button)
+    wait_idle(qtbot, widget)
+    widget.compare.reference_combo.setCurrentText("SEM blurry")
+    qtbot.waitUntil(lambda: "reference is the source itself" in widget.compare.alignment.text(), timeout=WAIT_MS)
+    assert widget.compare.readout.result_psnr is None
+
+
 def test_a_blind_model_says_it_ignores_the_blur(dock, qtbot):  # noqa: F811
     _, widget = dock
     widget.deblur.select_model("midnet-s")

@@ -22,6 +22,7 @@ class CompareWidget(QWidget):
         self.source = self.result = None
         self.readout: Readout | None = None
         self._generation = 0
+        self._reference_note = ""  # why the chosen reference was not used
         self._saved_view: tuple[list[str], dict[str, bool]] | None = None
         self._debounce = QTimer(self)  # scrolling through a stack asks once it settles, not per step
         self._debounce.setSingleShot(True)
@@ -63,6 +64,10 @@ class CompareWidget(QWidget):
         if self.compare_button.isChecked():
             self.compare_button.setChecked(False)
         self._watch(False)
+        names = {layer.name for layer in self.viewer.layers}
+        if source not in names or result not in names:  # deleted while the deblur ran
+            self._forget(f"'{source if source not in names else result}' was deleted; deblur an image to compare.")
+            return
         self.source, self.result = self.viewer.layers[source], self.viewer.layers[result]
         self._watch(True)
         self.compare_button.setEnabled(True)
@@ -77,12 +82,15 @@ class CompareWidget(QWidget):
         if self.compare_button.isChecked():
             self.compare_button.setChecked(False)
         self._watch(False)
+        self._forget(f"'{event.value.name}' was deleted; deblur an image to compare.")
+
+    def _forget(self, message: str) -> None:
         self.source = self.result = self.readout = None
         self._generation += 1  # a measurement still on its way is dropped
         self.table.clearContents()
         self.compare_button.setEnabled(False)
         self.compare_button.setToolTip("Deblur an image first")
-        self.alignment.setText(f"'{event.value.name}' was deleted; deblur an image to compare again.")
+        self.alignment.setText(message)
 
     def _watch(self, on: bool) -> None:
         for layer in (self.source, self.result):
@@ -101,6 +109,11 @@ class CompareWidget(QWidget):
         if self.source not in self.viewer.layers or self.result not in self.viewer.layers:
             return
         reference = self.reference_combo.layer()
+        self._reference_note = ""
+        if reference is not None and reference.name in (self.source.name, self.result.name):
+            which = "source" if reference.name == self.source.name else "result"
+            self._reference_note = f"The reference is the {which} itself: pick a sharp image of the same field."
+            reference = None
         source = current_plane(self.source, self.viewer)
         result = current_plane(self.result, self.viewer)
         ref = current_plane(reference, self.viewer) if reference is not None else None
@@ -125,7 +138,7 @@ class CompareWidget(QWidget):
                 text = value if isinstance(value, str) else ("–" if value is None else f"{value:.3f}")
                 self.table.setItem(row, column, QTableWidgetItem(text))
         alignment = (f"Reference alignment: {readout.alignment}" if readout.alignment else
-                     "Pick a sharp reference layer for PSNR/SSIM.")
+                     self._reference_note or "Pick a sharp reference layer for PSNR/SSIM.")
         self.alignment.setText(f"Note: {readout.notice}.\n{alignment}" if readout.notice else alignment)
 
     def set_side_by_side(self, on: bool) -> None:
