@@ -34,9 +34,9 @@ DATA_SOURCES = [
 
 RECIPES = {
     "midnet-s": "scripts/train_shipped_weights.sh (from scratch, one stage: 6000 steps in 128-px crops)",
-    "midnet-s-psf": "PRESET=midnet-s-psf scripts/train_shipped_weights.sh (from the blind midnet-s, its four "
-                    "blur-condition inputs at zero: 4000 steps in 128-px crops, lr 5e-4; the condition is the "
-                    "simulator's true spot, or a real pair's fitted one, perturbed as blur identification errs)",
+    "midnet-s-psf": "PRESET=midnet-s-psf scripts/train_shipped_weights.sh (from scratch: 4000 steps in 128-px "
+                    "crops, lr 1e-3; the condition is the simulator's true spot, or a real pair's fitted one, "
+                    "perturbed as blur identification errs, and the crop deconvolved with that spot)",
 }
 
 

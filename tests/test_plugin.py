@@ -120,9 +120,14 @@ def test_stack_current_slice_only(dock, qtbot):
     click(qtbot, widget.deblur.deblur_button)
     qtbot.waitUntil(lambda: "stack deblurred" in viewer.layers, timeout=WAIT_MS)
     result = viewer.layers["stack deblurred"]
-    assert result.data.shape == (48, 64) and tuple(result.scale) == (0.5, 0.5)
+    assert result.data.shape == (1, 48, 64) and tuple(result.scale) == (2.0, 0.5, 0.5)
+    assert tuple(result.translate) == (4.0, 0.0, 0.0)  # it sits at z = 2, not at every z
     assert result.metadata["midnet"]["slice"] == [2] and result.metadata["midnet"]["ensemble"] is True
     assert layer.data.shape == (3, 48, 64)
+    wait_idle(qtbot, widget)
+    qtbot.waitUntil(lambda: widget.compare.readout is not None, timeout=WAIT_MS)
+    viewer.dims.set_current_step(0, 0)  # another slice: Compare says so instead of measuring a mismatch
+    qtbot.waitUntil(lambda: "holds slice 2 only" in widget.compare.alignment.text(), timeout=WAIT_MS)
 
 
 def test_no_image_layer_is_a_notification(dock, qtbot, notifications):

@@ -108,6 +108,12 @@ class CompareWidget(QWidget):
             return
         if self.source not in self.viewer.layers or self.result not in self.viewer.layers:
             return
+        elsewhere = slice_elsewhere(self.result, self.viewer)
+        if elsewhere:
+            self._generation += 1
+            self.table.clearContents()
+            self.alignment.setText(elsewhere)
+            return
         reference = self.reference_combo.layer()
         self._reference_note = ""
         if reference is not None and reference.name in (self.source.name, self.result.name):
@@ -168,6 +174,18 @@ class CompareWidget(QWidget):
                     layer.visible = visible.get(layer.name, layer.visible)
             self._saved_view = None
             self.compare_button.setText("Compare side by side")
+
+
+def slice_elsewhere(layer, viewer) -> str:
+    """Why a one-slice result cannot be compared at the viewer's current position ('' if it can)."""
+    slice_of = layer.metadata.get("midnet", {}).get("slice")
+    if not slice_of:
+        return ""
+    point = layer.world_to_data(viewer.dims.point)
+    if all(abs(point[axis]) < 0.5 for axis in range(len(slice_of))):
+        return ""
+    where = ", ".join(str(i) for i in slice_of)
+    return f"'{layer.name}' holds slice {where} only: go to that slice to compare it with its source."
 
 
 def grid_of(viewer):

@@ -267,10 +267,15 @@ class DeblurWidget(QWidget):
     def _on_done(self, source: Image, index: tuple, outcome) -> None:
         if outcome is None or (self.worker is not None and self.worker.abort_requested):
             return
-        dims = outcome.data.ndim
+        data = outcome.data
+        translate = list(source.translate[-data.ndim:])
+        if index:  # one slice of a stack: a one-slice stack at that slice, not a plane shown at every z
+            data = data.reshape((1,) * len(index) + data.shape)
+            translate = [t + i * s for t, i, s in zip(source.translate, index, source.scale)] + translate
+        dims = data.ndim
         kwargs = dict(
             name=f"{source.name} deblurred",
-            scale=source.scale[-dims:], translate=source.translate[-dims:], units=source.units[-dims:],
+            scale=source.scale[-dims:], translate=translate, units=source.units[-dims:],
             colormap=source.colormap, contrast_limits=source.contrast_limits,
             metadata={**{k: v for k, v in source.metadata.items() if k == "sem"},
                       "midnet": {**outcome.provenance, "source": source.name, "slice": list(index) or None}},
@@ -278,7 +283,7 @@ class DeblurWidget(QWidget):
         for older in self.viewer.layers:  # the newest result is the one on screen
             if older.metadata.get("midnet", {}).get("source") == source.name:
                 older.visible = False
-        result = self.viewer.add_image(outcome.data, **kwargs)
+        result = self.viewer.add_image(data, **kwargs)
         if source in self.viewer.layers:
             self.viewer.layers.move(self.viewer.layers.index(result), self.viewer.layers.index(source) + 1)
             self.layer_combo.setCurrentText(source.name)  # a second click deblurs the source again, not the result
