@@ -44,8 +44,8 @@ def random_crop(area: np.ndarray, rng: np.random.Generator, size: int = CROP) ->
 
 def features_of(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Half the samples see one window (the focus map), half the Welch average (the global estimate)."""
-    windows, _, _ = blur.windows_of(crop)
-    power = blur.window_power(windows)
+    padded, ys, xs = blur.window_grid(crop)
+    power = np.concatenate(list(blur.window_powers(padded, [(y, x) for y in ys for x in xs])))
     chosen = power[rng.integers(len(power))] if rng.random() < 0.5 else power.mean(axis=0)
     return blur.spectral_features(chosen, blur.noise_std(crop))
 

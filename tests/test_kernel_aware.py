@@ -59,6 +59,14 @@ def test_restore_estimates_or_takes_the_blur_and_says_which(tmp_path):
     assert np.abs(estimated.astype(int) - with_given.astype(int)).max() > 0
 
 
+def test_an_image_too_small_to_estimate_asks_for_the_blur():
+    image = sem_like((48, 60), seed=1).astype(np.float32)
+    with pytest.raises(ValueError, match="too small to estimate its blur"):
+        drain(restore(image, aware()))
+    _, restored = drain(restore(image, aware(), RestoreOptions(blur=BlurEstimate(2, 2, 0, 0))))
+    assert restored.shape == image.shape
+
+
 def test_a_blind_model_ignores_the_blur_option(tiny_model):
     image = sem_like((64, 80), seed=1).astype(np.float32)
     events, a = drain(restore(image, tiny_model, RestoreOptions(blur=BlurEstimate(5, 5, 0, 0))))

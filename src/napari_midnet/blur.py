@@ -148,15 +148,24 @@ def spectral_features(power: np.ndarray, noise: float) -> np.ndarray:
     return np.concatenate([level - level[-1], cos_part, sin_part, [level[-1], np.log(noise**2 + 1e-12)]])
 
 
-def windows_of(image: np.ndarray, step: int = WINDOW // 2) -> tuple[np.ndarray, list[int], list[int]]:
-    """Overlapping 256-px windows of an image (reflect-padded up to 256 where it is smaller)."""
-    image = np.asarray(image, dtype=np.float64)
+POWER_BATCH = 32  # windows transformed at a time: memory stays flat on huge frames
+
+
+def window_grid(image: np.ndarray, step: int = WINDOW // 2):
+    """(the image, reflect-padded up to 256 px where smaller; window row starts; column starts)
+    of its overlapping 256-px windows."""
     height, width = image.shape
     if height < WINDOW or width < WINDOW:
         image = np.pad(image, ((0, max(WINDOW - height, 0)), (0, max(WINDOW - width, 0))), mode="reflect")
         height, width = image.shape
-    ys, xs = _window_starts(height, WINDOW, step), _window_starts(width, WINDOW, step)
-    return np.stack([image[y:y + WINDOW, x:x + WINDOW] for y in ys for x in xs]), ys, xs
+    return image, _window_starts(height, WINDOW, step), _window_starts(width, WINDOW, step)
+
+
+def window_powers(image: np.ndarray, origins: list[tuple[int, int]]):
+    """Periodograms of the windows at `origins`, a batch at a time (memory stays flat)."""
+    for first in range(0, len(origins), POWER_BATCH):
+        batch = origins[first:first + POWER_BATCH]
+        yield window_power(np.stack([image[y:y + WINDOW, x:x + WINDOW] for y, x in batch]).astype(np.float64))
 
 
 class _Regressor:
@@ -214,7 +223,7 @@ def spot_of(targets: np.ndarray, noise: float) -> BlurEstimate:
 
 
 def _check(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"blur estimation needs a 2-D grayscale image, got shape {image.shape}")
     if min(image.shape) < MIN_FIT_SIDE:
@@ -225,12 +234,8 @@ def _check(image: np.ndarray) -> np.ndarray:
 
 def estimate_blur(image: np.ndarray) -> BlurEstimate:
     """The frame's defocus spot and noise, from the frame alone (Welch-averaged spectrum of its
-    256-px windows). Intensities in [0, 1]; leave an info bar out (`databar.valid_rows`)."""
-    image = _check(image)
-    noise = noise_std(image)
-    windows, _, _ = windows_of(image)
-    power = window_power(windows).mean(axis=0)
-    return spot_of(regressor()(spectral_features(power, noise)), noise)
+    256-px windows). Intensities in [0, 1]; leave an info bar out (`readouts.identify` does)."""
+    return focus_map(image).global_estimate
 
 
 @dataclass
@@ -270,13 +275,15 @@ def focus_map(image: np.ndarray) -> FocusMap:
     """The blur per overlapping 256-px window (stride 128), and the whole frame's."""
     image = _check(image)
     noise = noise_std(image)
-    windows, ys, xs = windows_of(image)
-    powers = window_power(windows)
-    model = regressor()
-    spots = [spot_of(model(spectral_features(power, noise)), noise) for power in powers]
-    covariances = np.array([spot.covariance() for spot in spots]).reshape(len(ys), len(xs), 2, 2)
-    estimate = spot_of(model(spectral_features(powers.mean(axis=0), noise)), noise)
     height, width = image.shape
+    padded, ys, xs = window_grid(image)
+    model = regressor()
+    covariances, total = [], 0.0
+    for powers in window_powers(padded, [(y, x) for y in ys for x in xs]):
+        covariances += [spot_of(model(spectral_features(power, noise)), noise).covariance() for power in powers]
+        total = total + powers.sum(axis=0)
+    covariances = np.array(covariances).reshape(len(ys), len(xs), 2, 2)
+    estimate = spot_of(model(spectral_features(total / (len(ys) * len(xs)), noise)), noise)
     centres_y = np.minimum(np.array(ys, dtype=np.float64) + WINDOW / 2, height - 1)
     centres_x = np.minimum(np.array(xs, dtype=np.float64) + WINDOW / 2, width - 1)
     return FocusMap(centres_y, centres_x, covariances, estimate, (height, width))

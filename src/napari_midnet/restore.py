@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blur import BlurEstimate, condition_planes, focus_map, uniform_map
+from .blur import MIN_FIT_SIDE, BlurEstimate, condition_planes, focus_map, uniform_map
 from .databar import detect_databar
 from .device import auto_tile, autocast, pick_device
 from .events import BlurIdentified, TileDone
@@ -149,6 +149,10 @@ def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | N
     from .blur import noise_std
 
     normalised = (plane.astype(np.float32) - lo) / (hi - lo)
+    if given is None and min(normalised.shape) < MIN_FIT_SIDE:
+        raise ValueError(f"the image is {normalised.shape[1]} x {normalised.shape[0]} pixels, too small to estimate "
+                         f"its blur (at least {MIN_FIT_SIDE} x {MIN_FIT_SIDE}); give the blur (--blur, or the dock's "
+                         "Blur control) or use a blind model")
     if given is None:
         blur_map = focus_map(normalised)
         estimate = blur_map.global_estimate
