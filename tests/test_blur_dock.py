@@ -55,6 +55,18 @@ def test_the_sample_leaves_the_blurry_frame_chosen_and_new_results_hide_older_on
         wait_idle(qtbot, widget)
     first, second = viewer.layers["SEM blurry deblurred"], viewer.layers["SEM blurry deblurred [1]"]
     assert second.visible and not first.visible
+    assert widget.deblur.progress_bar.value() == 100  # done, though the network was not needed
+
+
+def test_tile_and_overlap_boxes_only_offer_what_a_run_accepts(dock):  # noqa: F811
+    _, widget = dock
+    deblur = widget.deblur
+    deblur.tile_spin.setValue(3)
+    assert deblur.tile_spin.value() == 15 and deblur.tile_spin.text() == "auto" and widget.settings.tile is None
+    deblur.tile_spin.setValue(64)
+    assert widget.settings.tile == 64 and deblur.overlap_spin.maximum() == 31
+    deblur.overlap_spin.setValue(200)
+    assert widget.settings.overlap == 31
 
 
 def test_deleting_the_source_while_it_is_deblurred_raises_nothing(dock, qtbot):  # noqa: F811

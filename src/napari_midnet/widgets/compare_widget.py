@@ -173,6 +173,7 @@ class CompareWidget(QWidget):
                 for layer in layers:
                     layer.visible = visible.get(layer.name, layer.visible)
             self._saved_view = None
+            self.viewer.reset_view()  # the grid's zoom does not fit the normal view
             self.compare_button.setText("Compare side by side")
 
 

@@ -34,6 +34,7 @@ from .plane import current_index, current_plane, layer_array
 from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
+MIN_TILE = 16  # restore.py refuses smaller tiles
 ALL_SLICES, CURRENT_SLICE = "all slices", "current slice only"
 UNTRAINED_NOTE = "UNTRAINED: no trained weights ship for this preset; its output is not a real deblurring."
 
@@ -64,11 +65,11 @@ class DeblurWidget(QWidget):
         self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
         self.device_combo.currentTextChanged.connect(self._on_device)
         self.device_label = QLabel("")
-        self.tile_spin = QSpinBox()
-        self.tile_spin.setRange(0, 8192)
+        self.tile_spin = QSpinBox()  # its minimum means automatic; below 16 px no tile is accepted
+        self.tile_spin.setRange(MIN_TILE - 1, 8192)
         self.tile_spin.setSingleStep(64)
         self.tile_spin.setSpecialValueText("auto")
-        self.tile_spin.valueChanged.connect(lambda v: self._set(tile=v or None))
+        self.tile_spin.valueChanged.connect(self._on_tile)
         self.overlap_spin = QSpinBox()
         self.overlap_spin.setRange(0, 512)
         self.overlap_spin.setValue(settings.overlap)
@@ -128,6 +129,12 @@ class DeblurWidget(QWidget):
     def _set(self, **changes) -> None:
         for key, value in changes.items():
             setattr(self.settings, key, value)
+
+    def _on_tile(self, value: int) -> None:
+        """Automatic at the minimum; a set tile bounds the overlap (under half a tile)."""
+        tile = None if value < MIN_TILE else value
+        self._set(tile=tile)
+        self.overlap_spin.setMaximum(512 if tile is None else tile // 2 - 1)
 
     def _on_strength(self, percent: int) -> None:
         self._set(strength=percent / 100)
@@ -289,6 +296,7 @@ class DeblurWidget(QWidget):
             self.layer_combo.setCurrentText(source.name)  # a second click deblurs the source again, not the result
         if outcome.sigma_map is not None:
             self._add_focus_map(source, outcome.sigma_map, index)
+        self.progress_bar.setValue(100)  # also when nothing needed the network (uniform, Strength 0)
         untrained = "" if outcome.provenance["trained"] else " UNTRAINED model: not a real deblurring."
         self._final_message = (f"Done in {outcome.provenance['seconds']:.1f} s on {outcome.provenance['device']}."
                                f"{untrained}")
@@ -307,6 +315,7 @@ class DeblurWidget(QWidget):
         if self.worker is not None and self.worker.abort_requested:
             show_info("Deblur cancelled; no layer was added.")
             self._final_message = "Cancelled; no layer was added."
+            self.progress_bar.setValue(0)
         self.message.setText(self._final_message)
         self._final_message = ""
         self._close_progress()

@@ -1,0 +1,61 @@
+"""Markdown tables (README, closing notes) from the JSON of `scripts/check_blind_model.py --json`.
+
+Usage: python scripts/checks_table.py CHECKS.json [CHECKS.json ...]   (models side by side)
+"""
+
+import json
+import sys
+from pathlib import Path
+
+
+def cell(scores: dict | None) -> str:
+    if not scores:
+        return "–"
+    return f"{scores['psnr']:.2f} / {scores['ssim']:.3f} / ×{scores['contrast']:.2f}"
+
+
+def main(paths: list[Path]) -> None:
+    reports = {}
+    for path in paths:
+        reports.update(json.loads(path.read_text()))
+    names = list(reports)
+    first = reports[names[0]]
+    print("PSNR dB / SSIM / contrast (output std over reference std)\n")
+    print("| | input | Wiener (oracle) | " + " | ".join(f"{n} auto | {n} given" for n in names) + " |")
+    print("|---" * (3 + 2 * len(names)) + "|")
+    for frame in first["real_pairs"]["auto"]["images"]:
+        scores = first["real_pairs"]["auto"]["images"][frame]
+        row = [f"real {frame}", cell(scores["input"]), cell(scores["wiener"])]
+        for name in names:
+            real = reports[name]["real_pairs"]
+            row.append(cell(real["auto"]["images"][frame]["output"]))
+            row.append(cell(real.get("given", {}).get("images", {}).get(frame, {}).get("output")))
+        print("| " + " | ".join(row) + " |")
+    for label in first["other_instrument"]:
+        scores = first["other_instrument"][label]["auto"]
+        row = [f"other instrument, {label}", cell(scores["input"]), cell(scores["wiener"])]
+        for name in names:
+            other = reports[name]["other_instrument"][label]
+            row += [cell(other["auto"]["output"]), cell(other.get("given", {}).get("output"))]
+        print("| " + " | ".join(row) + " |")
+    zeiss = first["zeiss_sample"]
+    row = ["bundled Zeiss sample", cell(zeiss["input"]), cell(zeiss["wiener"])]
+    for name in names:
+        row += [cell(reports[name]["zeiss_sample"]["output"]), "–"]
+    print("| " + " | ".join(row) + " |")
+    print("\nDo no harm (a sharp image in, PSNR of the output against it) and the half-sharp frames:\n")
+    print("| | " + " | ".join(names) + " |")
+    print("|---" * (1 + len(names)) + "|")
+    for image in first["do_no_harm"]:
+        print(f"| {image} | " + " | ".join(f"{reports[n]['do_no_harm'][image]['psnr']:.2f}" for n in names) + " |")
+    worst = [min(s["psnr"] for s in reports[n]["do_no_harm"].values()) for n in names]
+    print("| **worst** | " + " | ".join(f"**{w:.2f}**" for w in worst) + " |")
+    print("| half-sharp frames, the sharp half | "
+          + " | ".join(f"{reports[n]['half_sharp']['output']['psnr']:.2f}" for n in names) + " |")
+    print("| parameters | " + " | ".join(f"{reports[n]['parameters'] / 1e6:.2f} M" for n in names) + " |")
+    print("| seconds for 1280 × 1024 (2 CPU cores) | "
+          + " | ".join(f"{reports[n]['seconds_1280x1024']:.1f}" for n in names) + " |")
+
+
+if __name__ == "__main__":
+    main([Path(arg) for arg in sys.argv[1:]])
