@@ -57,11 +57,12 @@ def focus_picture(viewer, dock) -> None:
     for layer in list(viewer.layers):
         layer.visible = False
     layer = viewer.add_image((half * 255).astype(np.uint8), name="right half defocused", scale=sharp.scale,
-                             colormap="gray")
+                             units=sharp.units, colormap="gray")
     viewer.layers.selection.active = layer
     dock.deblur.blur_control.focus_map_check.setChecked(True)
     dock.deblur.blur_control.estimate_button.click()
     process_until(lambda: "right half defocused focus map (blur px)" in viewer.layers)
+    dock.deblur.layer_combo.setCurrentText("right half defocused")
     viewer.reset_view()
     settle()
     viewer.screenshot(str(FOCUS_OUT), canvas_only=False)

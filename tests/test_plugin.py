@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from napari_midnet.config import DEFAULT_MODEL
 from napari_midnet.readouts import compute_readout
 from napari_midnet.widgets.compare_widget import grid_of
 
@@ -62,7 +63,8 @@ def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot)
     assert result.colormap.name == source.colormap.name
     assert tuple(result.contrast_limits) == tuple(source.contrast_limits)
     meta = result.metadata["midnet"]
-    assert meta["model"] == "midnet-s" and len(meta["weights_sha256"]) == 64
+    assert meta["model"] == DEFAULT_MODEL and len(meta["weights_sha256"]) == 64
+    assert meta["blur"]["source"].startswith("estimated") and meta["blur"]["slices"][0]["sigma_major_px"] > 2
     assert {"tile", "overlap", "device", "seconds"} <= set(meta)
     assert viewer.layers.index(result) == viewer.layers.index(source) + 1
     assert np.array_equal(result.data[691:], source.data[691:])  # databar untouched
@@ -154,7 +156,7 @@ def test_invalid_weights_file_is_a_notification(dock, qtbot, notifications, tmp_
     widget.deblur.load_weights(str(bad))
     qtbot.waitUntil(lambda: any("Cannot use these weights" in n for n in notifications), timeout=WAIT_MS)
     assert "broken.safetensors" not in widget.registry.names()
-    assert widget.settings.model == "midnet-s"
+    assert widget.settings.model == DEFAULT_MODEL
 
 
 def test_loading_valid_weights_selects_them(dock, qtbot, tmp_path):

@@ -67,7 +67,7 @@ def fit_degradation(pair: TrainingImage) -> DegradationFit:
     if pair.blurry is None:
         raise ValueError(f"{pair.name} has no blurry image to fit")
     blurry, sharp = _central(pair)
-    border = 40
+    border = min(40, min(blurry.shape) // 4)  # kernel tails stay out of the fit; small pairs keep a middle
 
     def evaluate(sigma: float, ratio: float, angle: float):
         return _tone_fit(blur(sharp, Degradation(sigma=sigma, axis_ratio=ratio, angle=angle)), blurry, border)

@@ -68,4 +68,4 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-DEFAULT_MODEL = "midnet-s"  # the CPU default; see the README for how its weights were trained
+DEFAULT_MODEL = "midnet-s-psf"  # kernel-aware CPU default; the README says how it was trained and how it does

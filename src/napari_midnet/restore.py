@@ -149,13 +149,14 @@ def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | N
     from .blur import noise_std
 
     normalised = (plane.astype(np.float32) - lo) / (hi - lo)
-    if given is None and min(normalised.shape) < MIN_FIT_SIDE:
-        raise ValueError(f"the image is {normalised.shape[1]} x {normalised.shape[0]} pixels, too small to estimate "
-                         f"its blur (at least {MIN_FIT_SIDE} x {MIN_FIT_SIDE}); give the blur (--blur, or the dock's "
-                         "Blur control) or use a blind model")
     if given is None:
-        blur_map = focus_map(normalised)
+        # a plane under the estimator's minimum is mirrored up to it (one window, the whole plane)
+        short = [(0, max(MIN_FIT_SIDE - side, 0)) for side in normalised.shape]
+        padded = np.pad(normalised, short, mode="symmetric") if any(pad for _, pad in short) else normalised
+        blur_map = focus_map(padded)
         estimate = blur_map.global_estimate
+        if padded is not normalised:
+            blur_map = uniform_map(estimate, normalised.shape)
     else:
         estimate = BlurEstimate(given.sigma_major_px, given.sigma_minor_px, given.angle_deg, noise_std(normalised))
         blur_map = uniform_map(estimate, normalised.shape)

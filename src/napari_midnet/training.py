@@ -255,8 +255,6 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     if model.config.condition_planes not in (0, CONDITION_PLANES):
         raise ValueError(f"a kernel-aware network takes {CONDITION_PLANES} condition planes, "
                          f"not {model.config.condition_planes}")
-    if conditioned:
-        yield from fit_spots(train_set + val_set)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = model.to(device).train()
@@ -269,6 +267,8 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     step, scores = 0, {}
     if resume is not None:
         step, scores = _load_checkpoint(Path(resume), model, optimizer, scheduler, rng)
+    if conditioned:  # after the checkpoint: a bad one is reported before this work
+        yield from fit_spots(train_set + val_set)
     val_pairs = validation_pairs(val_set, config.seed)
     result = TrainResult(model, step, False, None)
     # Validate (before and after) as the weights will run once loaded from the file this run's

@@ -247,6 +247,7 @@ class DeblurWidget(QWidget):
         dims = sigma.ndim
         self.viewer.add_image(sigma, name=f"{source.name} focus map (blur px)", colormap="magma", opacity=0.5,
                               blending="additive", scale=source.scale[-dims:], translate=source.translate[-dims:],
+                              units=source.units[-dims:],
                               metadata={"midnet": {"focus_map_of": source.name, "slice": list(index) or None}})
 
     def cancel(self) -> None:
