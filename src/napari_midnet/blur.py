@@ -56,7 +56,7 @@ class BlurEstimate:
 
     @property
     def astigmatic(self) -> bool:
-        return self.sigma_major_px > ASTIGMATIC_RATIO * max(self.sigma_minor_px, 0.5)
+        return self.sigma_major_px > ASTIGMATIC_RATIO * max(self.sigma_minor_px, 1.0)  # not for sub-px spots
 
     def covariance(self) -> np.ndarray:
         """The spot's 2x2 covariance in (x, y) pixel coordinates with y pointing down the rows."""
