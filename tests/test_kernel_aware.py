@@ -147,3 +147,12 @@ def test_a_simulated_spot_is_what_the_condition_describes():
     assert true_blur(degradation).covariance() == pytest.approx(moments, rel=0.05, abs=0.05)
     blurred = apply_degradation(np.full((32, 32), 0.5), degradation, np.random.default_rng(0))
     assert blurred.shape == (32, 32)
+
+
+def test_the_blur_is_read_above_the_info_bar_even_when_the_bar_is_restored():
+    image = sem_like((192, 160), seed=5, databar=24).astype(np.float32)
+    found = []
+    for keep in (True, False):
+        events, _ = drain(restore(image, aware(), RestoreOptions(keep_databar=keep)))
+        found.append(next(e for e in events if isinstance(e, BlurIdentified)).estimate)
+    assert found[0] == found[1]

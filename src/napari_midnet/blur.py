@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import numpy as np
-from scipy.ndimage import convolve, zoom
+from scipy.ndimage import convolve
 
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
 ASTIGMATIC_RATIO = 1.25  # major/minor axis ratio above which the blur is called astigmatic
@@ -44,6 +45,13 @@ class BlurEstimate:
     @classmethod
     def isotropic(cls, sigma: float, noise: float = 0.0) -> BlurEstimate:
         return cls(float(sigma), float(sigma), 0.0, float(noise))
+
+    @classmethod
+    def from_axes(cls, first: float, second: float, angle_deg: float, noise: float = 0.0) -> BlurEstimate:
+        """Two axis sigmas in either order, `angle_deg` the direction of the first: the larger
+        becomes the major axis (turned by 90 degrees if it is the second)."""
+        angle = angle_deg if first >= second else angle_deg + 90.0
+        return cls(float(max(first, second)), float(min(first, second)), angle % 180.0, float(noise))
 
     @property
     def sigma(self) -> float:
@@ -94,9 +102,7 @@ def parse_blur(text: str) -> BlurEstimate | None:
         values = [values[0], values[0], 0.0]
     if len(values) != 3 or values[0] < 0 or values[1] < 0:
         raise ValueError(f"blur must be 'auto', a sigma in px (e.g. 3) or SMAJ,SMIN,ANGLE (e.g. 4,2,30), got {text!r}")
-    major, minor = max(values[:2]), min(values[:2])
-    angle = values[2] if values[0] >= values[1] else values[2] + 90.0
-    return BlurEstimate(major, minor, angle % 180.0, 0.0)
+    return BlurEstimate.from_axes(*values)
 
 
 def noise_std(image: np.ndarray) -> float:
@@ -190,15 +196,12 @@ class _Regressor:
         return x
 
 
-_REGRESSOR: list[_Regressor] = []
-
-
+@cache
 def regressor() -> _Regressor:
-    if not _REGRESSOR:
-        from .bundled import resource_path
+    """Read once, on first use."""
+    from .bundled import resource_path
 
-        _REGRESSOR.append(_Regressor(resource_path(ESTIMATOR_FILE)))
-    return _REGRESSOR[0]
+    return _Regressor(resource_path(ESTIMATOR_FILE))
 
 
 ESTIMATOR_FILE = "blur-estimator.npz"
@@ -207,20 +210,20 @@ ESTIMATOR_FILE = "blur-estimator.npz"
 def targets_of(spot: BlurEstimate) -> np.ndarray:
     """What the regression predicts: log(1 + sigma) and the astigmatism's two components."""
     major2, minor2 = spot.sigma_major_px**2, spot.sigma_minor_px**2
-    strength = (major2 - minor2) / (major2 + minor2 + 1.0)
+    anisotropy = (major2 - minor2) / (major2 + minor2 + 1.0)
     phi = np.deg2rad(2 * spot.angle_deg)
-    return np.array([np.log1p(spot.sigma), strength * np.cos(phi), strength * np.sin(phi)])
+    return np.array([np.log1p(spot.sigma), anisotropy * np.cos(phi), anisotropy * np.sin(phi)])
 
 
 def spot_of(targets: np.ndarray, noise: float) -> BlurEstimate:
     """Inverse of `targets_of` (sigma >= 0, astigmatism clipped below 0.95)."""
     sigma = max(float(np.expm1(targets[0])), 0.0)
-    strength = min(float(np.hypot(targets[1], targets[2])), 0.95)
+    anisotropy = min(float(np.hypot(targets[1], targets[2])), 0.95)
     angle = float(np.rad2deg(np.arctan2(targets[2], targets[1])) / 2) % 180.0
     product = sigma**4
-    a2 = strength**2
+    a2 = anisotropy**2
     total = (2 * a2 + np.sqrt(4 * a2 * a2 + 4 * (1 - a2) * (a2 + 4 * product))) / (2 * (1 - a2))
-    difference = strength * (total + 1)
+    difference = anisotropy * (total + 1)
     major2, minor2 = (total + difference) / 2, max((total - difference) / 2, 0.0)
     if sigma == 0:
         major2 = minor2 = 0.0
@@ -345,11 +348,6 @@ def uniform_covariances(spot: BlurEstimate, shape: tuple[int, int]) -> np.ndarra
     covariance = spot.covariance()
     values = np.array([covariance[0, 0], covariance[0, 1], covariance[1, 1]], dtype=np.float32)
     return np.broadcast_to(values[:, None, None], (3, *shape))
-
-
-def shrink_for_display(plane: np.ndarray, factor: int) -> np.ndarray:
-    """A map at 1/factor resolution (napari shows it scaled back up), for cheap layers."""
-    return zoom(plane, 1 / factor, order=1) if factor > 1 else plane
 
 
 WIENER_PAD = 32  # px of reflection around a tile before the FFT (its ringing stays outside)

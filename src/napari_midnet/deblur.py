@@ -10,7 +10,7 @@ import numpy as np
 
 from . import __version__
 from .device import pick_device
-from .events import BlurIdentified, TileDone
+from .events import BlurIdentified, TileDone, tap
 from .registry import ModelRegistry
 from .restore import RestoreOptions, restore
 from .state import DeblurSettings
@@ -56,15 +56,7 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
     loaded = registry.get(settings.model)
     options = replace(settings, device=pick_device(settings.device))
     blur_log = BlurLog()
-    generator = restore(image, loaded.model, options)
-    while True:
-        try:
-            event = next(generator)
-        except StopIteration as stop:
-            data = stop.value
-            break
-        blur_log.note(event)
-        yield event
+    data = yield from tap(restore(image, loaded.model, options), blur_log.note)
     record = provenance(loaded, options, blur_log) | {"seconds": round(time.monotonic() - start, 3)}
     maps = blur_log.events and settings.show_focus_map
     return DeblurOutcome(data, record, blur_log, blur_log.events[0].focus_map.sigma_map() if maps else None)

@@ -9,6 +9,21 @@ from pathlib import Path
 from typing import Any
 
 
+def tap(generator: Generator, on_event: Callable[[object], object]) -> Generator:
+    """Pass a job generator's events on, showing each to `on_event` first; return its result.
+    Closing the tap closes the job (a cancelled worker stops the restoration too)."""
+    try:
+        while True:
+            try:
+                event = next(generator)
+            except StopIteration as stop:
+                return stop.value
+            on_event(event)
+            yield event
+    finally:
+        generator.close()
+
+
 def drain(generator: Generator, on_event: Callable[[object], None] | None = None):
     """Run a job generator to the end (handing each event to `on_event`); return its result."""
     while True:
@@ -72,21 +87,23 @@ class CheckpointSaved:
 
 
 @dataclass(frozen=True)
-class PairAligned:
-    """A training pair was registered (or, with ok False, would not align well)."""
+class ImageNote:
+    """Something the training job found out about one of its images, in words."""
 
     name: str
     description: str
+
+
+@dataclass(frozen=True)
+class PairAligned(ImageNote):
+    """A training pair was aligned (or, with ok False, would not align well)."""
+
     residual: float
     ok: bool
 
 
-@dataclass(frozen=True)
-class SpotFitted:
+class SpotFitted(ImageNote):
     """A real pair's defocus spot was fitted (the condition of kernel-aware training)."""
-
-    name: str
-    description: str
 
 
 @dataclass(frozen=True)

@@ -85,14 +85,18 @@ class Readout:
         return None if self.result_ssim is None else self.result_ssim - self.source_ssim
 
 
-def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarray | None = None) -> Readout:
-    """2-D gray images; the databar (if any) is excluded from every number."""
+def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarray | None = None,
+                    source_blur: BlurEstimate | None = None) -> Readout:
+    """2-D gray images; the databar (if any) is excluded from every number. `source_blur`: the
+    source's blur when the restoration estimated it already (else it is estimated here)."""
     if source.shape != result.shape or source.ndim != 2:
         raise ValueError("source and result must be 2-D images of the same shape")
     bar = detect_databar(source)
     rows = bar if bar is not None else source.shape[0]
     readout = Readout(sharpness(source[:rows]), sharpness(result[:rows]))
-    if min(rows, source.shape[1]) >= MIN_FIT_SIDE and not readout.uniform:
+    if source_blur is not None:
+        readout.source_blur = source_blur
+    elif min(rows, source.shape[1]) >= MIN_FIT_SIDE and not readout.uniform:
         readout.source_blur = identify(source).global_estimate
     if reference is None:
         return readout

@@ -83,8 +83,12 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     if max(height, width) > tile and not 0 <= options.overlap < tile // 2:
         raise ValueError(f"overlap must be between 0 and {tile // 2 - 1} for tile {tile}")
     batch = options.batch or (8 if device == "cuda" else 4)
+    conditioned = model.config.condition_planes > 0
     lo, hi = options.value_range or value_range(image)
-    bar = detect_databar(planes[0]) if options.keep_databar else None
+    bar = detect_databar(planes[0]) if options.keep_databar or conditioned else None
+    # the blur is always read above an info bar, even when the bar itself is restored
+    blur_rows = bar if bar is not None else height
+    bar = bar if options.keep_databar else None
     rows = bar if bar is not None else height
     out_dtype = np.float32 if options.float32 else image.dtype
     result = np.empty(planes.shape, dtype=out_dtype)
@@ -93,7 +97,6 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     model = _for_inference(model, device)
     precision = autocast(device)
     views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
-    conditioned = model.config.condition_planes > 0
     for index in range(planes.shape[0]):
         # Nothing to deblur (a uniform plane, where the network would invent a tile pattern), or
         # nothing of the network's output wanted (strength 0): the plane passes through.
@@ -104,7 +107,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
         # in the image's own orientation without an explicit inverse transform.
         spots = None
         if conditioned:
-            spots, identified = plane_spots(planes[index, :rows], lo, hi, options.blur, index)
+            spots, identified = plane_spots(planes[index, :rows], lo, hi, options.blur, index, blur_rows)
             yield identified
         accumulator = np.zeros((rows, width), dtype=np.float32)
         grids = [_TileGrid(view(accumulator).shape, tile, options.overlap) for view in views]
@@ -142,24 +145,28 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     return rebuild(result)
 
 
-def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | None, index: int
-                ) -> tuple[np.ndarray, BlurIdentified]:
-    """A kernel-aware network's spot per pixel ((3, rows, cols): sxx, sxy, syy) for one plane
-    above its databar: its focus map, or the blur the user gave, with the plane's measured noise."""
+def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | None, index: int,
+                blur_rows: int) -> tuple[np.ndarray, BlurIdentified]:
+    """A kernel-aware network's spot per pixel ((3, rows, cols): sxx, sxy, syy) for one plane:
+    its focus map (read on the first `blur_rows`, above an info bar, and carried on below), or
+    the blur the user gave, with the plane's measured noise."""
+    from dataclasses import replace
+
     from .blur import noise_std
 
-    normalised = (plane.astype(np.float32) - lo) / (hi - lo)
+    shape = plane.shape
+    normalised = (plane[:blur_rows].astype(np.float32) - lo) / (hi - lo)
     if given is None:
         # a plane under the estimator's minimum is mirrored up to it (one window, the whole plane)
         short = [(0, max(MIN_FIT_SIDE - side, 0)) for side in normalised.shape]
         padded = np.pad(normalised, short, mode="symmetric") if any(pad for _, pad in short) else normalised
-        blur_map = focus_map(padded)
+        blur_map = replace(focus_map(padded), shape=shape)
         estimate = blur_map.global_estimate
         if padded is not normalised:
-            blur_map = uniform_map(estimate, normalised.shape)
+            blur_map = uniform_map(estimate, shape)
     else:
         estimate = BlurEstimate(given.sigma_major_px, given.sigma_minor_px, given.angle_deg, noise_std(normalised))
-        blur_map = uniform_map(estimate, normalised.shape)
+        blur_map = uniform_map(estimate, shape)
     return blur_map.covariance_planes(), BlurIdentified(index, estimate, given is not None, blur_map)
 
 

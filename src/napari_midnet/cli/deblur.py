@@ -89,18 +89,19 @@ def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
         print(f"{source.name}: {blur_log.sentence()}", file=sys.stderr)
     write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
                provenance=provenance(loaded, options, blur_log) | {"source": source.name})
-    readout = _sharpness_readout(image, restored)
+    known = blur_log.events[0].estimate if len(blur_log.events) == 1 else None  # one plane: estimated once
+    readout = _sharpness_readout(image, restored, known)
     print(f"{source.name} -> {target}  sharpness {readout.source_sharpness:.3f} -> "
           f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {elapsed_since(start)}")
     if readout.notice:
         print(f"note: {source.name}: {readout.notice}", file=sys.stderr)
 
 
-def _sharpness_readout(image, restored):
+def _sharpness_readout(image, restored, source_blur=None):
     """Sharpness of the middle gray plane, above the databar (as the dock's readout)."""
     from ..readouts import compute_readout, middle_gray_plane
 
-    return compute_readout(middle_gray_plane(image), middle_gray_plane(restored))
+    return compute_readout(middle_gray_plane(image), middle_gray_plane(restored), source_blur=source_blur)
 
 
 def focus(args) -> int:

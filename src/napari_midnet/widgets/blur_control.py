@@ -62,9 +62,8 @@ class BlurControl(QWidget):
         manual = not self.auto_check.isChecked()
         for spin in (self.major_spin, self.minor_spin, self.angle_spin):
             spin.setEnabled(manual)
-        major, minor = self.major_spin.value(), self.minor_spin.value()
-        angle = self.angle_spin.value() if major >= minor else self.angle_spin.value() + 90.0
-        self.settings.blur = BlurEstimate(max(major, minor), min(major, minor), angle % 180.0, 0.0) if manual else None
+        spot = BlurEstimate.from_axes(self.major_spin.value(), self.minor_spin.value(), self.angle_spin.value())
+        self.settings.blur = spot if manual else None
 
     def show_estimate(self, estimate: BlurEstimate, what: str) -> None:
         """Put an estimate in words under the boxes and its numbers in them (the user may then
