@@ -50,7 +50,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
         "fits": json.loads(calibration.read_text()),
     }
     card["checks"] = {
-        "command": "python scripts/check_blind_model.py --models <weights> --json <file>",
+        "command": f"python scripts/check_blind_model.py --models {preset} --json <file>",
         **json.loads((runs / f"{preset}-checks.json").read_text()),
     }
     if final.model.config.condition_planes:
