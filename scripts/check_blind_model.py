@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from checks_table import COMPARISON, comparison_row  # scripts/, beside this one
 
 from napari_midnet.bundled import sample_paths
 from napari_midnet.calibration import fit_degradation
@@ -129,7 +130,8 @@ def print_report(name: str, report: dict) -> None:
     zeiss = report["zeiss_sample"]
     print(f"   {'5. bundled Zeiss sample':<33}{cell(zeiss['input'])}{cell(zeiss['output'])}{'':>21}"
           f"{cell(zeiss['wiener'])}")
-    print(f"   parameters {report['parameters']:,}; {report['seconds_1280x1024']:.1f} s for a 1280 x 1024 frame")
+    print(f"   parameters {report['parameters']:,}; {report['macs_per_megapixel'] / 1e9:.1f} GMAC per megapixel; "
+          f"{report['seconds_1280x1024']:.1f} s for a 1280 x 1024 frame")
 
 
 def main() -> None:
@@ -141,7 +143,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4, help="images of that source to use")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    from napari_midnet.nets import count_parameters
+    from napari_midnet.nets import count_parameters, macs_per_megapixel
 
     reports = {}
     for name in args.models:
@@ -149,6 +151,7 @@ def main() -> None:
         kernel_aware = model.config.condition_planes > 0
         reports[name] = {
             "parameters": count_parameters(model),
+            "macs_per_megapixel": macs_per_megapixel(model),
             "seconds_1280x1024": seconds_for_a_frame(model),
             "real_pairs": real_pairs(model, kernel_aware, args.data, args.frames),
             "do_no_harm": do_no_harm(model, args.data, args.source, args.count),
@@ -158,6 +161,10 @@ def main() -> None:
             "zeiss_sample": zeiss_sample(model),
         }
         print_report(name, reports[name])
+    if len(reports) > 1:
+        print("\n== comparison (estimated blur)")
+        for row in [COMPARISON] + [comparison_row(name, report) for name, report in reports.items()]:
+            print("  ".join(f"{value:<18}" for value in row))
     if args.json:
         args.json.write_text(json.dumps(reports, indent=2))
 

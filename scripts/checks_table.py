@@ -1,6 +1,8 @@
 """Markdown tables (README, closing notes) from the JSON of `scripts/check_blind_model.py --json`.
 
-Usage: python scripts/checks_table.py CHECKS.json [CHECKS.json ...]   (models side by side)
+Usage: python scripts/checks_table.py [--compare] CHECKS.json [CHECKS.json ...]   (models side by side)
+--compare: one row per model (the architecture comparison); a shipped preset's name instead of a
+file reads the checks from its weights' card.
 """
 
 import json
@@ -57,5 +59,58 @@ def main(paths: list[Path]) -> None:
           + " | ".join(f"{reports[n]['seconds_1280x1024']:.1f}" for n in names) + " |")
 
 
+COMPARISON = ("model", "parameters", "GMAC/Mpx", "s/frame", "frame4 dB / SSIM", "frame6 dB / SSIM",
+              "do-no-harm worst dB", "other instrument mean dB", "Zeiss sample dB", "half-sharp dB")
+
+
+def comparison_row(name: str, report: dict) -> list[str]:
+    """One model's line of the architecture comparison (the estimated blur, 'auto', throughout)."""
+    real = report["real_pairs"]["auto"]["images"]
+    frames = [f"{real[f]['output']['psnr']:.2f} / {real[f]['output']['ssim']:.3f}" if f in real else "–"
+              for f in ("frame4", "frame6")]
+    other = [scores["auto"]["output"]["psnr"] for scores in report["other_instrument"].values()]
+    macs = report.get("macs_per_megapixel")
+    return [name, f"{report['parameters'] / 1e6:.2f} M", f"{macs / 1e9:.0f}" if macs else "–",
+            f"{report['seconds_1280x1024']:.1f}", *frames,
+            f"{min(s['psnr'] for s in report['do_no_harm'].values()):.2f}", f"{sum(other) / len(other):.2f}",
+            f"{report['zeiss_sample']['output']['psnr']:.2f}", f"{report['half_sharp']['output']['psnr']:.2f}"]
+
+
+def input_row(report: dict) -> list[str]:
+    real = report["real_pairs"]["auto"]["images"]
+    frames = [f"{real[f]['input']['psnr']:.2f} / {real[f]['input']['ssim']:.3f}" if f in real else "–"
+              for f in ("frame4", "frame6")]
+    other = [scores["auto"]["input"]["psnr"] for scores in report["other_instrument"].values()]
+    return ["(the blurred input)", "", "", "", *frames, "", f"{sum(other) / len(other):.2f}",
+            f"{report['zeiss_sample']['input']['psnr']:.2f}", ""]
+
+
+def read_reports(sources: list[str]) -> dict:
+    """Checks by model: JSON files of check_blind_model.py, or shipped presets' cards."""
+    reports = {}
+    for source in sources:
+        if Path(source).is_file():
+            reports.update(json.loads(Path(source).read_text()))
+        else:
+            from napari_midnet.weights import load_model
+
+            checks = dict(load_model(source).card["checks"])
+            checks.pop("command", None)
+            (report,) = checks.values()
+            reports[source] = report
+    return reports
+
+
+def compare(sources: list[str]) -> None:
+    reports = read_reports(sources)
+    print("| " + " | ".join(COMPARISON) + " |")
+    print("|---" * len(COMPARISON) + "|")
+    for row in [input_row(next(iter(reports.values())))] + [comparison_row(n, r) for n, r in reports.items()]:
+        print("| " + " | ".join(row) + " |")
+
+
 if __name__ == "__main__":
-    main([Path(arg) for arg in sys.argv[1:]])
+    if sys.argv[1:2] == ["--compare"]:
+        compare(sys.argv[2:])
+    else:
+        main([Path(arg) for arg in sys.argv[1:]])

@@ -38,6 +38,10 @@ RECIPES = {
                     "crops, lr 1e-3; the condition is the simulator's true spot, or a real pair's fitted one, "
                     "perturbed as blur identification errs, and the crop deconvolved with that spot)",
 }
+SEED_RECIPE = ("PRESET={preset} scripts/train_shipped_weights.sh (from scratch: {steps} steps in 128-px crops, "
+               "lr 1e-3, batch 8, as many as 6 minutes of 2 CPU cores allow, the budget every seed architecture "
+               "gets; data, simulator and blur condition as for midnet-s-psf)")
+DO_NO_HARM_PSNR = 32.0  # a model scoring below this on a sharp input ships untrained
 
 
 def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
@@ -60,7 +64,13 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
             "command": "python scripts/train_blur_estimator.py --json <file>",
             "accuracy": json.loads((runs / "blur-estimator.json").read_text()),
         }
-    card["recipe"] = RECIPES[preset]
+    card["recipe"] = RECIPES.get(preset) or SEED_RECIPE.format(preset=preset, steps=card["training"]["iterations"])
+    (report,) = json.loads((runs / f"{preset}-checks.json").read_text()).values()
+    worst = min(scores["psnr"] for scores in report["do_no_harm"].values())
+    if worst < DO_NO_HARM_PSNR:
+        failed = runs / f"{preset}-failed-card.json"
+        failed.write_text(json.dumps(card, indent=2))
+        sys.exit(f"not shipped: do-no-harm {worst:.2f} dB < {DO_NO_HARM_PSNR} dB; the card is in {failed}")
     target = Path(__file__).resolve().parents[1] / "resources" / f"{preset}.safetensors"
     save_weights(final.model, target, card, half=True)
     print(f"wrote {target}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped weights on CPU. PRESET=midnet-s (the blind model, issue 10; from scratch,
+# Reproduces the shipped weights on CPU, one recipe for every preset. PRESET=midnet-s (the blind model, issue 10; from scratch,
 # 6000 steps, lr 1e-3, about 75 min on 2 cores) or PRESET=midnet-s-psf (kernel-aware, issue 20:
 # from scratch with the blur condition from the first step, 4000 steps, lr 1e-3, about 55 min).
 # Starting midnet-s-psf from the blind weights (its condition inputs at zero) was measured and
@@ -20,7 +20,16 @@ export OMP_WAIT_POLICY=PASSIVE
 scripts=$(dirname "$0")
 preset=${PRESET:-midnet-s}
 start=(--preset "$preset"); lr=1e-3
-iterations=$([ "$preset" = midnet-s ] && echo 6000 || echo 4000)
+mkdir -p "$runs/$preset"
+# The seed architectures (srn, mrn, mstsgm, meddeblur) get an equal CPU budget each: as many
+# steps as MINUTES (default 6) of this machine's cores allow, fixed at the first run (resumable).
+budget="$runs/$preset/iterations"
+case "$preset" in
+    midnet-s) echo 6000 > "$budget" ;;
+    midnet-s-psf) echo 4000 > "$budget" ;;
+    *) [ -f "$budget" ] || python "$scripts/steps_in_budget.py" "$preset" --minutes "${MINUTES:-6}" > "$budget" ;;
+esac
+iterations=$(cat "$budget")
 
 data_args=(--pairs "$data/midnet-pairs" --sharp-only "$data/midnet-pairs/sharp")
 for source in nasa-micronet-sem sem2surface-nova450 fibresem-zeiss-auriga openfibsem-helios-pfib; do
@@ -28,17 +37,16 @@ for source in nasa-micronet-sem sem2surface-nova450 fibresem-zeiss-auriga openfi
 done
 data_args+=(--val frame4 frame6 --real-fraction 0.25)
 
-mkdir -p "$runs/$preset"
 resume=()
 [ -f "$runs/$preset/checkpoint.pt" ] && resume=(--resume "$runs/$preset/checkpoint.pt")
 [ -f "$runs/$preset.safetensors" ] || napari-midnet train "${data_args[@]}" \
     "${start[@]}" --crop 128 --batch 8 --lr "$lr" --iterations "$iterations" --seed 10 \
     --checkpoints "$runs/$preset" "${resume[@]}" --out "$runs/$preset.safetensors"
 
-if [ "$preset" != midnet-s ] && [ ! -f "$runs/blur-estimator.json" ]; then
-    python "$scripts/train_blur_estimator.py" --data "$data" --json "$runs/blur-estimator.json"
+if [ "$preset" != midnet-s ] && [ ! -f "$runs/blur-estimator.json" ]; then  # the shipped estimator's accuracy
+    python "$scripts/train_blur_estimator.py" --check-only --data "$data" --json "$runs/blur-estimator.json"
 fi
 python "$scripts/check_blind_model.py" --models "$runs/$preset.safetensors" --data "$data" \
     --json "$runs/$preset-checks.json"
-python "$scripts/calibrate_simulator.py" "$data/midnet-pairs" --json > "$runs/calibration.json"
+[ -f "$runs/calibration.json" ] || python "$scripts/calibrate_simulator.py" "$data/midnet-pairs" --json > "$runs/calibration.json"
 python "$scripts/ship_weights.py" "$runs" "$runs/calibration.json" "$preset"

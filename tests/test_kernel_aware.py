@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from napari_midnet.blur import CONDITION_PLANES, BlurEstimate
-from napari_midnet.config import ModelConfig
+from napari_midnet.config import KERNEL_AWARE, ModelConfig
 from napari_midnet.degrade import Degradation, apply_degradation, apply_tone
 from napari_midnet.events import BlurIdentified, TileDone
 from napari_midnet.nets import MIDNet, config_from_state
@@ -28,7 +28,7 @@ def aware(seed=0):
 def test_the_kernel_aware_preset_takes_every_condition_plane():
     from napari_midnet.config import PRESETS
 
-    assert PRESETS["midnet-s-psf"].config.condition_planes == CONDITION_PLANES
+    assert PRESETS["midnet-s-psf"].config.condition_planes == CONDITION_PLANES == KERNEL_AWARE
 
 
 def test_the_condition_changes_the_output_and_only_the_image_is_the_residual():

@@ -73,7 +73,7 @@ def test_channel_attention_pools_globally_in_training_and_locally_on_large_input
 
 
 def test_box_mean_equals_a_brute_force_window_mean():
-    from napari_midnet.nets.midnet import box_mean
+    from napari_midnet.nets.blocks import box_mean
 
     x = torch.rand(1, 2, 20, 24)
     expected = torch.empty_like(x)

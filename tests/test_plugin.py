@@ -206,6 +206,18 @@ def test_an_untrained_preset_is_flagged_before_and_after_running(dock, qtbot, no
     assert "UNTRAINED" in widget.deblur.message.text() and "UNTRAINED" in widget.deblur.model_note.text()
 
 
+def test_the_seed_architectures_are_offered_and_deblur(dock, qtbot):
+    viewer, widget = dock
+    small_image(viewer)
+    combo = widget.deblur.model_combo
+    assert {"srn", "mrn", "mstsgm", "meddeblur"} <= {combo.itemText(i) for i in range(combo.count())}
+    widget.deblur.select_model("mrn")
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: "img deblurred" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    assert viewer.layers["img deblurred"].data.shape == viewer.layers["img"].data.shape
+
+
 def test_compare_forgets_deleted_layers(dock, qtbot):
     viewer, widget = dock
     small_image(viewer)

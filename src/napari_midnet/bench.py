@@ -55,7 +55,9 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool) -> dict:
         tile_side = min(tile, size)
         count = len(_starts(size, tile, OVERLAP)) ** 2
         batch = options.batch or (8 if device == "cuda" else 4)
-        tiles = torch.rand(batch, 1, tile_side, tile_side, device=device).contiguous(memory_format=torch.channels_last)
+        planes = 1 + model.config.condition_planes  # a kernel-aware net's blur planes too
+        tiles = torch.rand(batch, planes, tile_side, tile_side, device=device)
+        tiles = tiles.contiguous(memory_format=torch.channels_last)
         start = time.perf_counter()
         with torch.inference_mode():
             for first in range(0, count, batch):

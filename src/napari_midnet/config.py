@@ -19,11 +19,11 @@ DEFAULT_POOL_WINDOW = pool_window(128)  # for weights whose card does not say th
 class ModelConfig:
     """Architecture arguments; stored in every weights file so it can be rebuilt."""
 
-    width: int = 32
+    width: int = 32  # channels at full resolution (all architectures)
     enc_blocks: tuple[int, ...] = (1, 1, 1, 28)
     middle_blocks: int = 1
     dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
-    attention_gates: bool = True
+    attention_gates: bool = True  # MIDNet's soft gates on the skips
     architecture: str = "midnet"  # a key of nets.ARCHITECTURES
     condition_planes: int = 0  # input planes carrying the blur estimate (blur.CONDITION_PLANES), 0: blind
 
@@ -47,6 +47,10 @@ class Preset:
     aliases: tuple[str, ...] = field(default=())
 
 
+SINGLE_BODY = {"enc_blocks": (), "dec_blocks": (), "attention_gates": False}  # no U-Net levels (SRN, MRN)
+KERNEL_AWARE = 6  # blur.CONDITION_PLANES (a test checks they agree): the seed presets take the same inputs
+
+
 PRESETS: dict[str, Preset] = {
     "midnet": Preset(ModelConfig(), "paper configuration (width 32, enc [1,1,1,28])"),
     # Chosen by `napari-midnet bench`: ~11x fewer parameters and ~4x the CPU throughput of the
@@ -60,11 +64,31 @@ PRESETS: dict[str, Preset] = {
     # instead of guessing the blur from the image.
     "midnet-s-psf": Preset(
         ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1),
-                    condition_planes=6),  # blur.CONDITION_PLANES (a test checks they agree)
+                    condition_planes=KERNEL_AWARE),
         "CPU-friendly and kernel-aware: takes the estimated blur (defocus + astigmatism) as input",
     ),
     "nafnet": Preset(
         ModelConfig(attention_gates=False), "paper backbone without attention gates (ablation)"
+    ),
+    # The seed architectures (../shared/seeds), kernel-aware like the default so that the
+    # comparison is fair; widths sized so each trains in the same CPU budget (README).
+    "srn": Preset(
+        ModelConfig(architecture="srn", width=16, middle_blocks=16, condition_planes=KERNEL_AWARE, **SINGLE_BODY),
+        "single-scale refocusing network, 16 residual blocks (Discriminative refocusing of SEM images)",
+    ),
+    "mrn": Preset(
+        ModelConfig(architecture="mrn", width=16, middle_blocks=8, condition_planes=KERNEL_AWARE, **SINGLE_BODY),
+        "multi-scale refocusing network: three SRNs, coarse to fine (Discriminative refocusing of SEM images)",
+    ),
+    "mstsgm": Preset(
+        ModelConfig(architecture="mstsgm", width=16, enc_blocks=(2, 2, 2), middle_blocks=1, dec_blocks=(2, 2, 2),
+                    attention_gates=False, condition_planes=KERNEL_AWARE),
+        "MIMO-UNet with feature decoupling, scan-line TCN and edge attention (Pei et al., MSTSGM)",
+    ),
+    "meddeblur": Preset(
+        ModelConfig(architecture="meddeblur", width=12, enc_blocks=(1, 1, 1), middle_blocks=0, dec_blocks=(1, 1, 1),
+                    attention_gates=False, condition_planes=KERNEL_AWARE),
+        "scale-recurrent network of RD-SAM blocks with a ConvLSTM (Sharif et al., MedDeblur)",
     ),
 }
 

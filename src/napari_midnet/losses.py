@@ -1,4 +1,5 @@
-"""MIDNet's training loss, written from the paper: L = L1 + 0.05 * edge + 0.01 * FFT."""
+"""MIDNet's training loss, written from the paper: L = L1 + 0.05 * edge + 0.01 * FFT; coarse-to-fine
+networks take it at every scale."""
 
 from __future__ import annotations
 
@@ -33,3 +34,11 @@ def fft_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def midnet_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (F.l1_loss(output, target) + EDGE_WEIGHT * edge_loss(output, target)
             + FFT_WEIGHT * fft_loss(output, target))
+
+
+def multiscale_loss(outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """midnet_loss of each output (coarse to fine) against the target area-resized to its size:
+    the seed networks' loss on every scale; a single output is plain midnet_loss."""
+    return sum(midnet_loss(output, target if output.shape == target.shape
+                           else F.interpolate(target, size=output.shape[-2:], mode="area"))
+               for output in outputs)

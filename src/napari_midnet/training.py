@@ -248,7 +248,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     """Adam with cosine decay lr -> lr_min over `iterations`, loss L1 + 0.05 edge + 0.01 FFT."""
     import torch
 
-    from .losses import midnet_loss
+    from .losses import multiscale_loss
 
     check_training_data(train_set, config.crop)
     conditioned = model.config.condition_planes == CONDITION_PLANES
@@ -295,7 +295,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
                 break
             inputs, targets = sample_batch(train_set, config, rng, conditioned)
             inputs, targets = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
-            loss = midnet_loss(model(inputs), targets)
+            loss = multiscale_loss(model.forward_scales(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -7,11 +7,14 @@ ModelConfig names it; weights files record the configuration, so they rebuild th
 from __future__ import annotations
 
 from ..config import PRESETS, ModelConfig
+from . import meddeblur, midnet, mstsgm, refocus
 from .midnet import MIDNet
-from .midnet import config_from_state as midnet_config_from_state
 
-ARCHITECTURES = {"midnet": MIDNet}  # NAFNet is MIDNet without attention gates (a config flag)
-CONFIG_READERS = (midnet_config_from_state,)  # each architecture's reader of card-less weights
+# NAFNet is MIDNet without attention gates (a config flag)
+ARCHITECTURES = {"midnet": MIDNet, "srn": refocus.SRN, "mrn": refocus.MRN, "mstsgm": mstsgm.MSTSGM,
+                 "meddeblur": meddeblur.MedDeblur}
+CONFIG_READERS = (midnet.config_from_state, refocus.srn_config_from_state, refocus.mrn_config_from_state,
+                  mstsgm.config_from_state, meddeblur.config_from_state)  # readers of card-less weights
 
 
 def build_model(preset_or_config: str | ModelConfig):
@@ -34,3 +37,29 @@ def count_parameters(model) -> int:
 def config_from_state(state: dict) -> ModelConfig | None:
     """The configuration card-less weights were saved from, by the first architecture that knows them."""
     return next((config for read in CONFIG_READERS if (config := read(state)) is not None), None)
+
+
+def macs_per_megapixel(model, side: int = 256) -> float:
+    """Multiply-accumulates of the convolutions (all but a few element-wise ops) per input
+    megapixel, counted on a side x side input: the architecture's cost, independent of the CPU."""
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        kernel = module.weight.shape[2] * module.weight.shape[3]
+        if isinstance(module, nn.ConvTranspose2d):
+            total += inputs[0].numel() * module.out_channels // module.groups * kernel
+        else:
+            total += output.numel() * module.in_channels // module.groups * kernel
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 1 + model.config.condition_planes, side, side))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total * 1e6 / side**2

@@ -7,85 +7,26 @@ Oktay et al., "Attention U-Net" (2018). Grayscale in, grayscale out, any H x W.
 
 from __future__ import annotations
 
-import re
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..config import DEFAULT_POOL_WINDOW, ModelConfig
-
-
-class LayerNorm2d(nn.Module):
-    """LayerNorm over the channel axis of an NCHW tensor."""
-
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) * torch.rsqrt(var + self.eps)
-        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-
-
-class SimpleGate(nn.Module):
-    """NAFNet's activation replacement: split channels in half and multiply."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = x.chunk(2, dim=1)
-        return a * b
-
-
-class ChannelPool(nn.Module):
-    """Simplified channel attention's pooling: the global mean in training, and at inference
-    (when `window` is set) the mean over a local window around each pixel, as in TLC (Chu et
-    al., 2022). Training crops are smaller than the window, so both agree there; on large images
-    local statistics make the result independent of how the image is tiled."""
-
-    def __init__(self):
-        super().__init__()
-        self.window: int | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        if self.training or self.window is None or (height <= self.window and width <= self.window):
-            return x.mean((2, 3), keepdim=True)
-        return box_mean(x, self.window)
-
-
-def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
-    """Mean over a window x window box per pixel (shifted inward at the borders), via an
-    integral image: O(H W) whatever the window."""
-    height, width = x.shape[-2:]
-    box_h, box_w = min(window, height), min(window, width)
-    integral = F.pad(x.float(), (1, 0, 1, 0)).cumsum(2).cumsum(3)
-    top = (torch.arange(height, device=x.device) - box_h // 2).clamp(0, height - box_h)
-    left = (torch.arange(width, device=x.device) - box_w // 2).clamp(0, width - box_w)
-    bottom, right = top + box_h, left + box_w
-
-    def corner(rows, cols):
-        return integral.index_select(2, rows).index_select(3, cols)
-
-    total = corner(bottom, right) - corner(top, right) - corner(bottom, left) + corner(top, left)
-    return (total / (box_h * box_w)).to(x.dtype)
+from .blocks import ChannelPool, LayerNorm2d, Restorer, SimpleGate, count_blocks, pad_to_multiple
 
 
 class NAFBlock(nn.Module):
     """Activation-free block: norm, 1x1, 3x3 depthwise, SimpleGate, simplified channel
     attention, 1x1, then a gated 1x1 feed-forward; both residuals start at zero."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, downscale: int = 1):
         super().__init__()
         hidden = channels * 2
         self.norm1 = LayerNorm2d(channels)
         self.conv1 = nn.Conv2d(channels, hidden, 1)
         self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
         self.gate = SimpleGate()
-        self.sca = nn.Sequential(ChannelPool(), nn.Conv2d(channels, channels, 1))
+        self.sca = nn.Sequential(ChannelPool(downscale), nn.Conv2d(channels, channels, 1))
         self.conv3 = nn.Conv2d(channels, channels, 1)
         self.norm2 = LayerNorm2d(channels)
         self.conv4 = nn.Conv2d(channels, hidden, 1)
@@ -116,7 +57,7 @@ class AttentionGate(nn.Module):
         return skip * torch.sigmoid(self.psi(q))
 
 
-class MIDNet(nn.Module):
+class MIDNet(Restorer):
     """U-Net of NAFBlocks with a global input residual; input N x (1 + condition planes) x H x W,
     the image in [0, 1] first, then the blur condition (blur.encode_condition); output N x 1 x H x W."""
 
@@ -131,35 +72,26 @@ class MIDNet(nn.Module):
         self.ending = nn.Conv2d(width, 1, 3, padding=1)
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
-        for count in c.enc_blocks:
-            self.encoders.append(nn.Sequential(*[NAFBlock(width) for _ in range(count)]))
+        for level, count in enumerate(c.enc_blocks):
+            self.encoders.append(nn.Sequential(*[NAFBlock(width, 2**level) for _ in range(count)]))
             self.downs.append(nn.Conv2d(width, width * 2, 2, stride=2))
             width *= 2
-        self.middle = nn.Sequential(*[NAFBlock(width) for _ in range(c.middle_blocks)])
+        levels = len(c.enc_blocks)
+        self.middle = nn.Sequential(*[NAFBlock(width, 2**levels) for _ in range(c.middle_blocks)])
         self.ups = nn.ModuleList()
         self.gates = nn.ModuleList()
         self.decoders = nn.ModuleList()
-        for count in c.dec_blocks:
+        for level, count in zip(range(levels - 1, -1, -1), c.dec_blocks):
             self.ups.append(nn.Sequential(nn.Conv2d(width, width * 2, 1, bias=False), nn.PixelShuffle(2)))
             width //= 2
             self.gates.append(AttentionGate(width) if c.attention_gates else nn.Identity())
-            self.decoders.append(nn.Sequential(*[NAFBlock(width) for _ in range(count)]))
+            self.decoders.append(nn.Sequential(*[NAFBlock(width, 2**level) for _ in range(count)]))
         self.stride = 2 ** len(c.enc_blocks)
         self.set_pool_window(DEFAULT_POOL_WINDOW)
 
-    def set_pool_window(self, window: int | None) -> None:
-        """Local channel-attention window at full resolution (halved per level); None: global."""
-        levels = [(encoder, level) for level, encoder in enumerate(self.encoders)]
-        levels += [(self.middle, len(self.encoders))]
-        levels += [(decoder, len(self.decoders) - 1 - level) for level, decoder in enumerate(self.decoders)]
-        for blocks, level in levels:
-            for module in blocks.modules():
-                if isinstance(module, ChannelPool):
-                    module.window = None if window is None else max(window >> level, 4)
-
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         height, width = inp.shape[-2:]
-        x = _pad_to_multiple(inp, self.stride)
+        x = pad_to_multiple(inp, self.stride)
         padded = x
         x = self.intro(x)
         skips = []
@@ -176,16 +108,6 @@ class MIDNet(nn.Module):
         return x[..., :height, :width]
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Reflect-pad bottom/right to the network stride (replicate where the image is too small)."""
-    height, width = x.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if not (pad_h or pad_w):
-        return x
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-
-
 def config_from_state(state: dict) -> ModelConfig | None:
     """The configuration a card-less MIDNet state dict was saved from (None if it is not one):
     width from the first conv, block counts from the numbered keys (encoders.<level>.<block>...),
@@ -193,16 +115,8 @@ def config_from_state(state: dict) -> ModelConfig | None:
     intro = state.get("intro.weight")
     if intro is None:
         return None
-
-    def blocks(prefix: str) -> tuple[int, ...]:
-        found: dict[int, set] = {}
-        for key in state:
-            match = re.match(rf"{prefix}\.(\d+)\.(\d+)\.", key)
-            if match:
-                found.setdefault(int(match[1]), set()).add(int(match[2]))
-        return tuple(len(found[level]) for level in sorted(found))
-
-    middle = {int(m[1]) for key in state if (m := re.match(r"middle\.(\d+)\.", key))}
-    return ModelConfig(width=int(intro.shape[0]), enc_blocks=blocks("encoders"), middle_blocks=len(middle),
-                       dec_blocks=blocks("decoders"), attention_gates=any(key.startswith("gates.") for key in state),
+    middle = {key.split(".")[1] for key in state if key.startswith("middle.")}
+    return ModelConfig(width=int(intro.shape[0]), enc_blocks=count_blocks(state, "encoders"),
+                       middle_blocks=len(middle), dec_blocks=count_blocks(state, "decoders"),
+                       attention_gates=any(key.startswith("gates.") for key in state),
                        condition_planes=int(intro.shape[1]) - 1)

@@ -1,0 +1,154 @@
+"""Building blocks shared by the architectures, and the interface every architecture keeps.
+
+Every network is a `Restorer`: N x (1 + condition planes) x H x W in (the image in [0, 1] first,
+then the blur condition of blur.condition_planes), N x 1 x H x W out, any H x W. Coarse-to-fine
+networks also give their coarser outputs (`forward_scales`), which training scores at every scale.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Restorer(nn.Module):
+    """What the tiler, the trainer and the weights loader need of an architecture."""
+
+    def forward_scales(self, inp: torch.Tensor) -> list[torch.Tensor]:
+        """The outputs from coarse to fine; the last is `forward`'s. One for single-scale nets."""
+        return [self(inp)]
+
+    def set_pool_window(self, window: int | None) -> None:
+        """Local channel-attention window in full-resolution pixels (None: global pooling)."""
+        for module in self.modules():
+            if isinstance(module, ChannelPool):
+                module.window = None if window is None else max(window // module.downscale, 4)
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channel axis of an NCHW tensor."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class SimpleGate(nn.Module):
+    """NAFNet's activation replacement: split channels in half and multiply."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * b
+
+
+class ChannelPool(nn.Module):
+    """Channel attention's pooling: the global mean in training, and at inference (when `window`
+    is set) the mean over a local window around each pixel, as in TLC (Chu et al., 2022).
+    Training crops are smaller than the window, so both agree there; on large images local
+    statistics make the result independent of how the image is tiled. `downscale`: how much
+    smaller than the input this block's feature maps are (the window shrinks with them)."""
+
+    def __init__(self, downscale: int = 1):
+        super().__init__()
+        self.downscale = downscale
+        self.window: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        if self.training or self.window is None or (height <= self.window and width <= self.window):
+            return x.mean((2, 3), keepdim=True)
+        return box_mean(x, self.window)
+
+
+def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean over a window x window box per pixel (shifted inward at the borders), via an
+    integral image: O(H W) whatever the window."""
+    height, width = x.shape[-2:]
+    box_h, box_w = min(window, height), min(window, width)
+    integral = F.pad(x.float(), (1, 0, 1, 0)).cumsum(2).cumsum(3)
+    top = (torch.arange(height, device=x.device) - box_h // 2).clamp(0, height - box_h)
+    left = (torch.arange(width, device=x.device) - box_w // 2).clamp(0, width - box_w)
+    bottom, right = top + box_h, left + box_w
+
+    def corner(rows, cols):
+        return integral.index_select(2, rows).index_select(3, cols)
+
+    total = corner(bottom, right) - corner(top, right) - corner(bottom, left) + corner(top, left)
+    return (total / (box_h * box_w)).to(x.dtype)
+
+
+class ResidualBlock(nn.Module):
+    """conv 3x3, ReLU, conv 3x3, plus the input (EDSR-style, no normalisation)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class ResidualDenseBlock(nn.Module):
+    """Zhang et al. 2018: each 3x3 conv + ReLU sees all earlier features (dense), a 1x1 conv
+    fuses them back to `channels`, plus the input (residual)."""
+
+    def __init__(self, channels: int, growth: int, layers: int = 3):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Conv2d(channels + index * growth, growth, 3, padding=1) for index in range(layers))
+        self.fuse = nn.Conv2d(channels + layers * growth, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for layer in self.layers:
+            features.append(F.relu(layer(torch.cat(features, 1))))
+        return x + self.fuse(torch.cat(features, 1))
+
+
+def zero_output(conv: nn.Conv2d) -> nn.Conv2d:
+    """An output conv starting at zero: with the global residual, an untrained net is the
+    identity (as MIDNet's zero-init residual scales make it), so training starts from no harm."""
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Reflect-pad bottom/right to the network stride (replicate where the image is too small)."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return x
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area (mean) downsampling by an integer factor: the multi-scale inputs."""
+    return x if factor == 1 else F.avg_pool2d(x, factor)
+
+
+def upsample_to(x: torch.Tensor, size) -> torch.Tensor:
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def count_blocks(state: dict, prefix: str) -> tuple[int, ...]:
+    """Blocks per level in card-less weights, from keys `<prefix>.<level>.<block>.`."""
+    found: dict[int, set] = {}
+    for key in state:
+        match = re.match(rf"{re.escape(prefix)}\.(\d+)\.(\d+)\.", key)
+        if match:
+            found.setdefault(int(match[1]), set()).add(int(match[2]))
+    return tuple(len(found[level]) for level in sorted(found))
