@@ -92,12 +92,14 @@ def read_reports(sources: list[str]) -> dict:
         if Path(source).is_file():
             reports.update(json.loads(Path(source).read_text()))
         else:
+            from napari_midnet.nets import macs_per_megapixel
             from napari_midnet.weights import load_model
 
-            checks = dict(load_model(source).card["checks"])
+            loaded = load_model(source)
+            checks = dict(loaded.card["checks"])
             checks.pop("command", None)
             (report,) = checks.values()
-            reports[source] = report
+            reports[source] = {"macs_per_megapixel": macs_per_megapixel(loaded.model), **report}
     return reports
 
 

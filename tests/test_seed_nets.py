@@ -12,10 +12,11 @@ import torch
 from safetensors.torch import save_file
 
 from napari_midnet.config import PRESETS, ModelConfig
+from napari_midnet.evaluation import evaluate_pairs, harm
 from napari_midnet.events import TrainStep
 from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, finetune_job
 from napari_midnet.nets import build_model, config_from_state
-from napari_midnet.pairs import TrainingSource
+from napari_midnet.pairs import TrainingSource, load_pair_folder, load_sharp_folder
 from napari_midnet.training import TrainConfig, train
 from napari_midnet.weights import LoadedModel, load_model, save_weights
 
@@ -23,6 +24,7 @@ from .conftest import blurred_pair, drain
 from .test_training import synthetic_task
 
 SEEDS = ("srn", "mrn", "mstsgm", "meddeblur")
+SHIPPED = SEEDS  # trained weights ship for these (each passed do-no-harm >= 32 dB; README)
 
 
 def tiny_config(name: str, condition_planes: int = 0) -> ModelConfig:
@@ -105,7 +107,24 @@ def test_info_lists_the_seed_presets_with_their_papers():
     listed = json.loads(result.stdout)["presets"]
     for name in SEEDS:
         assert listed[name]["parameters"] > 0 and listed[name]["description"] == PRESETS[name].summary
-        assert listed[name]["kernel_aware"] is True
+        assert listed[name]["kernel_aware"] is True and listed[name]["weights"] is (name in SHIPPED)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_seed_preset_restores_a_real_frame_and_leaves_a_sharp_one_alone(shared_pairs, name):
+    """Held-out JEOL frame 6: the blurred frame gains PSNR and SSIM, the sharp one comes back
+    at 32 dB or more against itself."""
+    loaded = load_model(name)
+    assert loaded.trained and loaded.card["checks"]
+    _, report = drain(evaluate_pairs(loaded.model, load_pair_folder(shared_pairs, names=["frame6"])))
+    scores = report["images"]["frame6"]
+    assert scores["output"]["psnr"] >= scores["input"]["psnr"] + 1.0
+    assert scores["output"]["ssim"] >= scores["input"]["ssim"] + 0.1
+    sharp = next(image for image in load_sharp_folder(shared_pairs / "sharp") if image.name == "frame6")
+    _, result = drain(harm(loaded.model, sharp))
+    assert result["output"]["psnr"] >= 32.0
 
 
 def test_train_preset_trains_a_seed_architecture(tmp_path):
@@ -124,3 +143,12 @@ def test_train_preset_trains_a_seed_architecture(tmp_path):
     assert done.returncode == 0, done.stderr
     loaded = load_model(out)
     assert loaded.model.config.architecture == "srn" and loaded.card["training"]["iterations"] == 2
+
+
+def test_macs_per_megapixel_counts_every_convolution():
+    """SRN at width 4 with 2 blocks: head 1x4x9 + 5 convs of 4x4x9 + tail 4x1x9 MACs a pixel."""
+    from napari_midnet.nets import macs_per_megapixel
+
+    model = build_model(tiny_config("srn"))
+    assert macs_per_megapixel(model, side=32) == pytest.approx((36 + 5 * 144 + 36) * 1e6)
+    assert model.training  # left as it was

@@ -41,7 +41,8 @@ def config_from_state(state: dict) -> ModelConfig | None:
 
 def macs_per_megapixel(model, side: int = 256) -> float:
     """Multiply-accumulates of the convolutions (all but a few element-wise ops) per input
-    megapixel, counted on a side x side input: the architecture's cost, independent of the CPU."""
+    megapixel at inference, counted on a side x side input (the default tile): the
+    architecture's cost, independent of the CPU."""
     import torch
     from torch import nn
 
@@ -56,10 +57,12 @@ def macs_per_megapixel(model, side: int = 256) -> float:
             total += output.numel() * module.in_channels // module.groups * kernel
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
-    try:
+    training = model.training
+    try:  # in eval mode: local channel pooling makes the attention's 1x1 convs full-size at inference
         with torch.inference_mode():
-            model(torch.zeros(1, 1 + model.config.condition_planes, side, side))
+            model.eval()(torch.zeros(1, 1 + model.config.condition_planes, side, side))
     finally:
+        model.train(training)
         for hook in hooks:
             hook.remove()
     return total * 1e6 / side**2

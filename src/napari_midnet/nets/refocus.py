@@ -73,19 +73,19 @@ class MRN(Restorer):
         return outputs
 
 
-def srn_config_from_state(state: dict) -> ModelConfig | None:
-    head = state.get("net.head.weight")
-    if head is None:
-        return None
-    blocks = {key.split(".")[2] for key in state if key.startswith("net.body.")}
-    return ModelConfig(architecture="srn", width=int(head.shape[0]), middle_blocks=len(blocks),
-                       condition_planes=int(head.shape[1]) - 1, **SINGLE_BODY)
+def _config_reader(architecture: str, prefix: str):
+    """A card-less weights reader for SRN (`net.`) or MRN (`scales.0.`, the first of three)."""
+
+    def read(state: dict) -> ModelConfig | None:
+        head = state.get(f"{prefix}head.weight")
+        if head is None:
+            return None
+        blocks = {key[len(prefix):].split(".")[1] for key in state if key.startswith(f"{prefix}body.")}
+        return ModelConfig(architecture=architecture, width=int(head.shape[0]), middle_blocks=len(blocks),
+                           condition_planes=int(head.shape[1]) - 1, **SINGLE_BODY)
+
+    return read
 
 
-def mrn_config_from_state(state: dict) -> ModelConfig | None:
-    head = state.get("scales.0.head.weight")
-    if head is None:
-        return None
-    blocks = {key.split(".")[3] for key in state if key.startswith("scales.0.body.")}
-    return ModelConfig(architecture="mrn", width=int(head.shape[0]), middle_blocks=len(blocks),
-                       condition_planes=int(head.shape[1]) - 1, **SINGLE_BODY)
+srn_config_from_state = _config_reader("srn", "net.")
+mrn_config_from_state = _config_reader("mrn", "scales.0.")
