@@ -28,6 +28,13 @@ class Restorer(nn.Module):
                 module.window = None if window is None else max(window // module.downscale, 4)
 
 
+class CoarseToFine(Restorer):
+    """A multi-scale network: subclasses give `forward_scales`; the finest output is the result."""
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        return self.forward_scales(inp)[-1]
+
+
 class LayerNorm2d(nn.Module):
     """LayerNorm over the channel axis of an NCHW tensor."""
 

@@ -22,8 +22,8 @@ from torch import nn
 from ..config import ModelConfig
 from .blocks import (
     ChannelPool,
+    CoarseToFine,
     ResidualDenseBlock,
-    Restorer,
     count_blocks,
     downsample,
     pad_to_multiple,
@@ -83,7 +83,7 @@ def _blocks(channels: int, count: int, downscale: int) -> nn.Sequential:
     return nn.Sequential(*[RDSAM(channels, downscale) for _ in range(count)])
 
 
-class MedDeblur(Restorer):
+class MedDeblur(CoarseToFine):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config
@@ -99,9 +99,6 @@ class MedDeblur(Restorer):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(2 * w, w, 2, stride=2) for w in reversed(widths[:-1]))
         self.tail = zero_output(nn.Conv2d(widths[0], 1, 3, padding=1))
         self.stride = 2 ** (SCALES - 1 + LEVELS - 1)
-
-    def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        return self.forward_scales(inp)[-1]
 
     def forward_scales(self, inp: torch.Tensor) -> list[torch.Tensor]:
         height, width = inp.shape[-2:]

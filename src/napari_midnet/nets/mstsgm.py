@@ -26,7 +26,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import ResidualBlock, Restorer, count_blocks, downsample, pad_to_multiple, upsample_to, zero_output
+from .blocks import (
+    CoarseToFine,
+    ResidualBlock,
+    count_blocks,
+    downsample,
+    pad_to_multiple,
+    upsample_to,
+    zero_output,
+)
 
 LEVELS = 3
 TCN_DILATIONS = (1, 2, 4)
@@ -103,7 +111,7 @@ def _blocks(channels: int, count: int) -> nn.Sequential:
     return nn.Sequential(*[ResidualBlock(channels) for _ in range(count)])
 
 
-class MSTSGM(Restorer):
+class MSTSGM(CoarseToFine):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config
@@ -123,9 +131,6 @@ class MSTSGM(Restorer):
         self.decoders = nn.ModuleList(_blocks(w, n) for w, n in zip(reversed(widths), c.dec_blocks))
         self.outs = nn.ModuleList(zero_output(nn.Conv2d(w, 1, 3, padding=1)) for w in reversed(widths))
         self.stride = 2 ** (LEVELS - 1)
-
-    def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        return self.forward_scales(inp)[-1]
 
     def forward_scales(self, inp: torch.Tensor) -> list[torch.Tensor]:
         height, width = inp.shape[-2:]

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import SINGLE_BODY, ModelConfig
-from .blocks import ResidualBlock, Restorer, downsample, pad_to_multiple, upsample_to, zero_output
+from .blocks import CoarseToFine, ResidualBlock, Restorer, downsample, pad_to_multiple, upsample_to, zero_output
 
 SCALES = 3  # MRN: full, half and quarter resolution
 
@@ -48,7 +48,7 @@ class SRN(Restorer):
         return self.net(inp) + inp[:, :1]
 
 
-class MRN(Restorer):
+class MRN(CoarseToFine):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -56,9 +56,6 @@ class MRN(Restorer):
         self.scales = nn.ModuleList(  # coarsest first; finer ones also see the upsampled estimate
             RefocusBody(planes + (index > 0), config.width, config.middle_blocks) for index in range(SCALES))
         self.stride = 2 ** (SCALES - 1)
-
-    def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        return self.forward_scales(inp)[-1]
 
     def forward_scales(self, inp: torch.Tensor) -> list[torch.Tensor]:
         height, width = inp.shape[-2:]
