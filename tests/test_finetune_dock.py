@@ -42,7 +42,7 @@ def test_finetune_from_two_layers_stop_resume_finish_and_deblur(panel, qtbot):
     assert panel.entry_list.count() == 2
     panel.iterations_spin.setValue(40)
     panel.run_button.click()
-    assert not dock.deblur.deblur_button.isEnabled() and "finetune" in dock.deblur.deblur_button.toolTip()
+    assert not dock.deblur.deblur_button.isEnabled() and "fine-tuning" in dock.deblur.deblur_button.toolTip()
     qtbot.waitUntil(lambda: len(panel.run.losses) >= 5, timeout=WAIT_MS)
     assert panel.progress_bar.value() > 0 and "ETA" in panel.message.text()
     assert "blurry0: shift" in panel.alignment.text()

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from .backends import BACKENDS, DEFAULT_BACKEND, for_backend
+
 OVERLAP = 64
 QUICK = {"presets": ["midnet-s"], "tiles": [256], "size": 512, "big": 0}  # under a minute on 2 CPU cores
 FULL = {"presets": ["midnet-s", "midnet"], "tiles": [256, 512], "size": 1024, "big": 8192}  # 15+ minutes
@@ -28,7 +30,7 @@ def test_image(size: int) -> np.ndarray:
     return np.clip(noisy, 0, 65535).astype(np.uint16)
 
 
-def measure(preset: str, tile: int, size: int, device: str, bare: bool) -> dict:
+def measure(preset: str, tile: int, size: int, device: str, bare: bool, backend: str = DEFAULT_BACKEND) -> dict:
     """Time one deblur of a size^2 image and (optionally) the bare forward of its tiles."""
     import resource
 
@@ -39,7 +41,9 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool) -> dict:
     from .weights import load_model
 
     device = pick_device(device)
-    model = load_model(preset).model
+    start = time.perf_counter()
+    model = for_backend(load_model(preset), backend).model
+    setup_s = time.perf_counter() - start
     image = test_image(size)
     options = RestoreOptions(tile=tile, overlap=OVERLAP, device=device, keep_databar=False)
     warm = test_image(min(size, tile))
@@ -50,6 +54,7 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool) -> dict:
         pass
     deblur_s = time.perf_counter() - start
     result = {"preset": preset, "tile": tile, "size": size, "device": device, "deblur_s": deblur_s,
+              "backend": backend, "setup_s": setup_s,
               "mpix_s": size * size / deblur_s / 1e6}
     if bare:
         tile_side = min(tile, size)
@@ -69,16 +74,17 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool) -> dict:
     return result
 
 
-def _in_child(preset: str, tile: int, size: int, device: str, bare: bool) -> dict:
+def _in_child(preset: str, tile: int, size: int, device: str, bare: bool, backend: str = DEFAULT_BACKEND) -> dict:
     code = ("import json,sys;from napari_midnet.bench import measure;"
-            f"print(json.dumps(measure({preset!r},{tile},{size},{device!r},{bare})))")
+            f"print(json.dumps(measure({preset!r},{tile},{size},{device!r},{bare},{backend!r})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark of {preset} tile {tile} failed:\n{done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device: str) -> None:
+def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device: str,
+              backends: bool = False) -> None:
     from .config import DEFAULT_MODEL
 
     print(f"deblur of a {size}x{size} uint16 image, overlap {OVERLAP}; 'forward' = bare network on the same tiles")
@@ -88,6 +94,13 @@ def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device:
             row = _in_child(preset, tile, size, device, bare=True)
             print(f"{preset:<9} {tile:>5} {row['mpix_s']:>7.3f} {row['deblur_s']:>9.2f} {row['forward_s']:>10.2f} "
                   f"{row['deblur_s'] / row['forward_s']:>6.2f} {row['peak_rss_mb']:>12.0f}", flush=True)
+    if backends:
+        print(f"midnet-s with each backend on the CPU ({size}x{size}, tile {tiles[0]}); setup = load + convert")
+        print(f"{'backend':<12} {'setup s':>8} {'deblur s':>9} {'Mpix/s':>7} {'peak RSS MB':>12}")
+        for backend in BACKENDS:
+            row = _in_child("midnet-s", tiles[0], size, "cpu", False, backend)
+            print(f"{backend:<12} {row['setup_s']:>8.1f} {row['deblur_s']:>9.2f} {row['mpix_s']:>7.3f} "
+                  f"{row['peak_rss_mb']:>12.0f}", flush=True)
     if big:
         print(f"{DEFAULT_MODEL} on a {big}x{big} uint16 image (peak memory; minutes on a CPU)…", flush=True)
         row = _in_child(DEFAULT_MODEL, 256, big, device, bare=False)

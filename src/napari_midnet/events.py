@@ -115,3 +115,12 @@ class BlurIdentified:
     estimate: Any  # blur.BlurEstimate
     given: bool
     focus_map: Any = None
+
+
+@dataclass(frozen=True)
+class ExportStep:
+    """A stage of a bioimage.io export started (`stage` names it; 'done' at the end)."""
+
+    stage: str
+    done: int
+    total: int

@@ -29,7 +29,7 @@ from .pairs import (
     sharp_folder_sources,
 )
 from .training import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, train
-from .weights import LoadedModel, tensors_sha256
+from .weights import LoadedModel, require_trainable, tensors_sha256
 
 AUTO_VALIDATION = "automatic"
 HELD_OUT_FRACTION = 0.25
@@ -151,6 +151,7 @@ def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOu
     Yields PairAligned, TrainStep, Validated and CheckpointSaved events.
     """
     settings = request.settings
+    require_trainable(request.base)
     device = pick_device(request.device)
     folder = ensure_writable(settings.checkpoint_dir or default_checkpoint_dir())
     sources = (list(request.sources) + [s for path in request.pair_folders for s in pair_folder_sources(path)]

@@ -19,6 +19,8 @@ from .device import auto_tile, autocast, pick_device
 from .events import BlurIdentified, TileDone
 
 CHUNK_ROWS = 512
+NON_FINITE_OUTPUT = ("the model's output holds NaN or infinite values: its weights are broken (e.g. a "
+                     "fine-tuning that diverged); use other weights")
 MIN_SIDE = 32  # smaller images hold no SEM structure worth restoring (and no sharpness score)
 
 
@@ -82,6 +84,8 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
         raise ValueError(f"strength must be between 0 and 1, got {options.strength}")
     if max(height, width) > tile and not 0 <= options.overlap < tile // 2:
         raise ValueError(f"overlap must be between 0 and {tile // 2 - 1} for tile {tile}")
+    if getattr(model, "restores_whole_planes", False):
+        return (yield from _restore_whole_planes(planes, rebuild, model, options))
     batch = options.batch or (8 if device == "cuda" else 4)
     conditioned = model.config.condition_planes > 0
     lo, hi = options.value_range or value_range(image)
@@ -129,6 +133,8 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
                 with torch.inference_mode(), precision:
                     inp = torch.from_numpy(inputs).to(device).contiguous(memory_format=channels_last)
                     restored = model(inp).float().cpu().numpy()[:, 0]
+                if not np.isfinite(restored).all():
+                    raise ValueError(NON_FINITE_OUTPUT)
                 if options.strength != 1.0:
                     restored = tiles + options.strength * (restored - tiles)
                 for (y, x), values in zip(chunk, restored):
@@ -142,6 +148,20 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
             result[index, y:y + block.shape[0]] = _to_dtype(block, out_dtype)
         if rows < height:
             result[index, rows:] = planes[index, rows:]
+    return rebuild(result)
+
+
+def _restore_whole_planes(planes: np.ndarray, rebuild, model, options: RestoreOptions
+                          ) -> Generator[TileDone, None, np.ndarray]:
+    """A foreign bioimage.io model (zoo.ZooModel): each plane whole through its own pipeline,
+    which normalises and blocks as its package says; float32 out, in the model's own units."""
+    if options.strength != 1.0 or options.ensemble or options.blur is not None:
+        raise ValueError(f"{model.name} is a foreign bioimage.io model: strength, ensemble and a given blur "
+                         "apply to napari-midnet's own models only")
+    result = np.empty(planes.shape, dtype=np.float32)
+    for index in range(planes.shape[0]):
+        result[index] = model.restore_plane(planes[index])
+        yield TileDone(1, 1, index, planes.shape[0])
     return rebuild(result)
 
 
@@ -181,11 +201,14 @@ def turned_spots(spots: np.ndarray, view, transposed: bool, mirrored: bool) -> n
 
 def _for_inference(model, device: str):
     """An eval-mode, channels-last copy on `device`: the caller's model (shared by the dock's
-    registry, perhaps being fine-tuned) keeps its device, memory format and mode."""
+    registry, perhaps being fine-tuned) keeps its device, memory format and mode. A TorchScript
+    or ONNX runner (backends.py) is used as it is."""
     import copy
 
     import torch
 
+    if not isinstance(model, torch.nn.Module):
+        return model
     return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from psygnal import evented
@@ -26,12 +27,20 @@ class DeblurSettings(RestoreOptions):
     show_focus_map: bool = False  # add the blur map a kernel-aware model was given as a layer
 
 
+class Task(str, Enum):
+    """The dock's long jobs, one at a time; the value is how messages name it."""
+
+    DEBLUR = "deblurring"
+    FINETUNE = "fine-tuning"
+    EXPORT = "the bioimage.io export"
+
+
 @evented
 @dataclass
 class RunStatus:
     """What the dock is doing; widgets enable/disable themselves from `events.task`."""
 
-    task: str | None = None  # "deblur", "finetune" or None
+    task: Task | None = None
 
     @property
     def busy(self) -> bool:

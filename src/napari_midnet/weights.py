@@ -16,6 +16,15 @@ from .config import PRESETS, ModelConfig, pool_window
 from .files import atomic_path
 
 FORMAT = "napari-midnet/1"
+PACKAGE_DESCRIPTIONS = ("rdf.yaml", "bioimageio.yaml")  # what names a bioimage.io package's description
+
+
+def is_bioimageio_package(path: str | os.PathLike) -> bool:
+    """A bioimage.io package: a .zip, its rdf.yaml / bioimageio.yaml, or a folder holding one."""
+    path = Path(path)
+    if path.is_dir():
+        return any((path / name).is_file() for name in PACKAGE_DESCRIPTIONS)
+    return path.suffix.lower() == ".zip" or path.name.endswith(PACKAGE_DESCRIPTIONS)
 
 
 class WeightsError(ValueError):
@@ -34,6 +43,12 @@ class LoadedModel:
         """False only where the card says so (a preset without shipped weights): a weights file
         without a card was trained by someone, we just cannot say how."""
         return bool(self.card.get("trained", True))
+
+
+def require_trainable(loaded: LoadedModel) -> None:
+    """A foreign bioimage.io model runs through its own pipeline only: one sentence."""
+    if getattr(loaded.model, "restores_whole_planes", False):
+        raise WeightsError(f"{loaded.name} is a foreign bioimage.io model; napari-midnet fine-tunes its own networks")
 
 
 def tensors_sha256(state: dict) -> str:
@@ -90,6 +105,10 @@ def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedM
         if not allow_untrained:
             raise WeightsError(f"no trained weights ship for preset {spec!r}")
         return fresh_model(spec)
+    if is_bioimageio_package(spec):
+        from .zoo import load_package  # zoo builds on this module
+
+        return load_package(spec)
     return _load_file(Path(spec))
 
 
@@ -111,6 +130,7 @@ def warm_start(fresh: LoadedModel, init: LoadedModel) -> LoadedModel:
     zero so the network begins as `init` did). Other shapes differ: one sentence."""
     import torch
 
+    require_trainable(init)
     target, source = fresh.model.state_dict(), init.model.state_dict()
     mismatched = _mismatches(target, source)
     merged = {}

@@ -1,4 +1,4 @@
-"""`napari-midnet` command line: deblur, focus, info, bench, train, evaluate.
+"""`napari-midnet` command line: deblur, export, focus, info, bench, train, evaluate.
 
 One module per group of commands; they share `common` and never import each other.
 """
@@ -17,11 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # the command as typed, for model cards
-    from .deblur import deblur, focus
+    from .deblur import deblur, export, focus
     from .info import bench, info
     from .train import evaluate, train
 
-    commands = {"deblur": deblur, "focus": focus, "info": info, "bench": bench, "train": train, "evaluate": evaluate}
+    commands = {"deblur": deblur, "export": export, "focus": focus, "info": info, "bench": bench, "train": train,
+                "evaluate": evaluate}
     try:
         return commands[args.command](args) or 0
     except CliError as error:

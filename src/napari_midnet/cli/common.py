@@ -58,6 +58,21 @@ def load_model_or_fail(spec: str):
     return loaded
 
 
+def with_backend(loaded, backend: str):
+    """The model on another backend (TorchScript, ONNX), or one sentence why not."""
+    from ..backends import DEFAULT_BACKEND, for_backend
+    from ..weights import WeightsError
+
+    if backend == DEFAULT_BACKEND:
+        return loaded
+    if backend == "onnx" and not loaded.card.get("bioimageio_package"):
+        print(f"napari-midnet: converting {loaded.name} to ONNX (a few seconds)…", file=sys.stderr)
+    try:
+        return for_backend(loaded, backend)
+    except WeightsError as error:
+        raise CliError(str(error)) from None
+
+
 def run_with_bar(generator, label: str, note=lambda event: ""):
     """Drive a progress generator, drawing a bar; returns the generator's result."""
     bar: list[ProgressBar] = []

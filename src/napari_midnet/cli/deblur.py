@@ -8,7 +8,16 @@ import time
 
 import numpy as np
 
-from .common import EXIT_FAILURE, CliError, check_device, elapsed_since, emit_json, load_model_or_fail, run_with_bar
+from .common import (
+    EXIT_FAILURE,
+    CliError,
+    check_device,
+    elapsed_since,
+    emit_json,
+    load_model_or_fail,
+    run_with_bar,
+    with_backend,
+)
 
 
 def deblur(args) -> int:
@@ -53,7 +62,7 @@ def deblur(args) -> int:
     if existing and not (args.overwrite or args.skip_existing):
         which = f"{existing[0]} exists" if len(existing) == 1 else f"{len(existing)} outputs exist, e.g. {existing[0]},"
         raise CliError(f"{which} already; use --overwrite to replace or --skip-existing to keep existing outputs")
-    loaded = load_model_or_fail(args.model)
+    loaded = with_backend(load_model_or_fail(args.model), args.backend)
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
                              float32=args.float32, keep_databar=not args.include_databar,
                              ensemble=args.ensemble, strength=args.strength, blur=given_blur)
@@ -102,6 +111,20 @@ def _sharpness_readout(image, restored, source_blur=None):
     from ..readouts import compute_readout, middle_gray_plane
 
     return compute_readout(middle_gray_plane(image), middle_gray_plane(restored), source_blur=source_blur)
+
+
+def export(args) -> int:
+    """A bioimage.io package of MODEL, written only when its own bioimageio.core test passes."""
+    from ..zoo import ExportError, export_package
+
+    loaded = load_model_or_fail(args.model)
+    try:
+        out = run_with_bar(export_package(loaded, args.bioimageio, overwrite=args.overwrite), "export",
+                           lambda event: event.stage)
+    except ExportError as error:
+        raise CliError(str(error)) from None
+    print(f"wrote {out} (bioimage.io model 0.5: pytorch_state_dict, torchscript, onnx; bioimageio.core test passed)")
+    return 0
 
 
 def focus(args) -> int:

@@ -64,7 +64,8 @@ def bench(args) -> int:
     defaults = FULL if args.full else QUICK
     try:
         run_bench(args.presets or defaults["presets"], args.tiles or defaults["tiles"],
-                  args.size or defaults["size"], defaults["big"] if args.big is None else args.big, args.device)
+                  args.size or defaults["size"], defaults["big"] if args.big is None else args.big, args.device,
+                  backends=args.backends)
     except RuntimeError as error:
         raise CliError(str(error)) from None
     return 0

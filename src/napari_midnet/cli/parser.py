@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
+from ..backends import BACKENDS, DEFAULT_BACKEND
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 PAIRS_LAYOUT = """A pairs folder holds blurry/NAME.ext and sharp/NAME.ext (same NAME, any of .tif .png .jpg);
@@ -18,6 +19,9 @@ EXAMPLES = {
     "train": "example: napari-midnet train --pairs my_pairs --iterations 400 --out tuned.safetensors\n\n"
              + PAIRS_LAYOUT,
     "evaluate": "example: napari-midnet evaluate --pairs my_pairs --wiener\n\n" + PAIRS_LAYOUT,
+    "export": "example: napari-midnet export midnet-s --bioimageio midnet-s.zip\n"
+              "         napari-midnet export tuned.safetensors --bioimageio tuned.zip\n"
+              "         bioimageio test tuned.zip   (bioimageio.core's own test)",
     "bench": "example: napari-midnet bench            (about a minute)\n"
              "         napari-midnet bench --full     (both models, two tiles, an 8192^2 image: 15+ minutes)",
 }
@@ -55,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("--ensemble", action="store_true",
                         help="average the 8 flips/rotations of each image: about 5x the time, a little more quality")
     deblur.add_argument("--suffix", default="", help="appended to output names, e.g. _deblurred")
+    deblur.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
+                        help="run the network with eager PyTorch, TorchScript or ONNX Runtime (blind MIDNet "
+                             "models; onnx needs the [bioimageio] extra)")
 
     focus = command("focus", "how out of focus each image is: defocus and astigmatism in px, and noise")
     focus.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (TIFF, PNG, JPEG) or folders")
@@ -66,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", nargs="?", metavar="MODEL", help="a preset name or weights file: print its card")
     info.add_argument("--json", action="store_true")
 
+    export = command("export", "write a model as a bioimage.io package (zip), tested by bioimageio.core")
+    export.add_argument("model", metavar="MODEL", help="a preset name, weights file or bioimage.io package")
+    export.add_argument("--bioimageio", required=True, type=Path, metavar="OUT.zip", help="the package to write")
+    export.add_argument("--overwrite", action="store_true", help="replace OUT.zip if it exists")
+
     bench = command("bench", "throughput and memory on this machine")
     bench.add_argument("--full", action="store_true", help="the long run (defaults in the example below)")
     bench.add_argument("--presets", nargs="+", help="default: midnet-s (--full: midnet-s midnet)")
@@ -73,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--size", type=int, help="benchmark image side (default 512, --full 1024)")
     bench.add_argument("--big", type=int, help="side of the peak-memory image, 0 skips it (default 0, --full 8192)")
     bench.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
+    bench.add_argument("--backends", action="store_true",
+                       help="also time midnet-s with each backend (torch, torchscript, onnx)")
 
     train = command("train", "train or fine-tune on blurry/sharp pairs and sharp-only images")
     train.add_argument("--pairs", action="append", type=Path, default=[], metavar="DIR",

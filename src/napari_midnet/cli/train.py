@@ -68,10 +68,15 @@ def _base_model(args):
     """A fresh network of --preset (initialised from --seed; from --init's weights where they
     fit), or the weights of --init (default: the default model)."""
     from ..config import DEFAULT_MODEL
-    from ..weights import WeightsError, fresh_model, warm_start
+    from ..weights import WeightsError, fresh_model, require_trainable, warm_start
 
     if not args.preset:
-        return load_model_or_fail(args.init or DEFAULT_MODEL)
+        loaded = load_model_or_fail(args.init or DEFAULT_MODEL)
+        try:
+            require_trainable(loaded)
+        except WeightsError as error:
+            raise CliError(str(error)) from None
+        return loaded
     try:
         fresh = fresh_model(args.preset, seed=args.seed, name=f"fresh {args.preset}")
         return warm_start(fresh, load_model_or_fail(args.init)) if args.init else fresh

@@ -79,20 +79,22 @@ class ChannelPool(nn.Module):
 
 
 def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
-    """Mean over a window x window box per pixel (shifted inward at the borders), via an
-    integral image: O(H W) whatever the window."""
-    height, width = x.shape[-2:]
+    """Mean over a window x window box per pixel, the box shifted inward at the borders: the
+    box sums where the box fits whole (running sums along rows, then columns), edge-replicated
+    back to full size. O(H W) whatever the window, and plain slicing (scriptable, exportable)."""
+    height, width = x.shape[-2], x.shape[-1]
     box_h, box_w = min(window, height), min(window, width)
-    integral = F.pad(x.float(), (1, 0, 1, 0)).cumsum(2).cumsum(3)
-    top = (torch.arange(height, device=x.device) - box_h // 2).clamp(0, height - box_h)
-    left = (torch.arange(width, device=x.device) - box_w // 2).clamp(0, width - box_w)
-    bottom, right = top + box_h, left + box_w
+    sums = _sums_where_box_fits(_sums_where_box_fits(x.float(), box_h, 2), box_w, 3)
+    sums = F.pad(sums, [box_w // 2, box_w - 1 - box_w // 2, box_h // 2, box_h - 1 - box_h // 2], mode="replicate")
+    return (sums / (box_h * box_w)).to(x.dtype)
 
-    def corner(rows, cols):
-        return integral.index_select(2, rows).index_select(3, cols)
 
-    total = corner(bottom, right) - corner(top, right) - corner(bottom, left) + corner(top, left)
-    return (total / (box_h * box_w)).to(x.dtype)
+def _sums_where_box_fits(x: torch.Tensor, box: int, dim: int) -> torch.Tensor:
+    """Sums of `box` consecutive values along `dim` (2 or 3), one per position the box fits."""
+    lead = [0, 0, 1, 0] if dim == 2 else [1, 0, 0, 0]
+    running = F.pad(x, lead).cumsum(dim)
+    fits = x.shape[dim] - box + 1
+    return running.narrow(dim, box, fits) - running.narrow(dim, 0, fits)
 
 
 class ResidualBlock(nn.Module):

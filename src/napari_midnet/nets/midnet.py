@@ -57,6 +57,13 @@ class AttentionGate(nn.Module):
         return skip * torch.sigmoid(self.psi(q))
 
 
+class UngatedSkip(nn.Module):
+    """NAFNet's plain skip in the gate's place (same call, so the forward has no branch)."""
+
+    def forward(self, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return skip
+
+
 class MIDNet(Restorer):
     """U-Net of NAFBlocks with a global input residual; input N x (1 + condition planes) x H x W,
     the image in [0, 1] first, then the blur condition (blur.encode_condition); output N x 1 x H x W."""
@@ -84,7 +91,7 @@ class MIDNet(Restorer):
         for level, count in zip(range(levels - 1, -1, -1), c.dec_blocks):
             self.ups.append(nn.Sequential(nn.Conv2d(width, width * 2, 1, bias=False), nn.PixelShuffle(2)))
             width //= 2
-            self.gates.append(AttentionGate(width) if c.attention_gates else nn.Identity())
+            self.gates.append(AttentionGate(width) if c.attention_gates else UngatedSkip())
             self.decoders.append(nn.Sequential(*[NAFBlock(width, 2**level) for _ in range(count)]))
         self.stride = 2 ** len(c.enc_blocks)
         self.set_pool_window(DEFAULT_POOL_WINDOW)
@@ -100,10 +107,11 @@ class MIDNet(Restorer):
             skips.append(x)
             x = down(x)
         x = self.middle(x)
-        for up, gate, decoder, skip in zip(self.ups, self.gates, self.decoders, reversed(skips)):
+        level = len(skips)
+        for up, gate, decoder in zip(self.ups, self.gates, self.decoders):
+            level -= 1
             x = up(x)
-            gated = gate(skip, x) if self.config.attention_gates else skip
-            x = decoder(x + gated)
+            x = decoder(x + gate(skips[level], x))
         x = self.ending(x) + padded[:, :1]
         return x[..., :height, :width]
 

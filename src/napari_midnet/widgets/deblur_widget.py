@@ -27,7 +27,7 @@ from ..device import warm_up
 from ..events import BlurIdentified
 from ..readouts import identify
 from ..registry import ModelRegistry
-from ..state import DeblurSettings, RunStatus
+from ..state import DeblurSettings, RunStatus, Task
 from .blur_control import BlurControl
 from .layer_combo import ImageLayerCombo
 from .plane import current_index, current_plane, layer_array
@@ -164,8 +164,8 @@ class DeblurWidget(QWidget):
         busy = self.status.busy
         self.deblur_button.setEnabled(not busy)
         self.deblur_button.setToolTip(
-            f"Disabled while {self.status.task} is running" if busy else "Deblur the chosen image layer")
-        self.cancel_button.setEnabled(self.status.task == "deblur")
+            f"Disabled while {self.status.task.value} is running" if busy else "Deblur the chosen image layer")
+        self.cancel_button.setEnabled(self.status.task is Task.DEBLUR)
         self.model_combo.setEnabled(not busy)
         self.blur_control.estimate_button.setEnabled(not busy)
 
@@ -175,7 +175,8 @@ class DeblurWidget(QWidget):
             self.settings.model = name
             return
         path, _ = QFileDialog.getOpenFileName(self, "Load MIDNet weights", "",
-                                              "Weights (*.safetensors *.pt *.pth);;All files (*)")
+                                              "Weights or bioimage.io package (*.safetensors *.pt *.pth *.zip rdf.yaml "
+                                              "bioimageio.yaml);;All files (*)")
         if path:
             self.load_weights(path)
         self.refresh_models()
@@ -220,7 +221,7 @@ class DeblurWidget(QWidget):
         settings = replace(self.settings)
         if self.registry.untrained(settings.model):
             show_warning(f"{settings.model} is {UNTRAINED_NOTE}")
-        self.status.task = "deblur"
+        self.status.task = Task.DEBLUR
         self.progress_bar.setValue(0)
         self.message.setText(f"Deblurring '{layer.name}' with {settings.model}…")
         self.worker = self.workers.run(

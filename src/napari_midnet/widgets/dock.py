@@ -9,6 +9,7 @@ from ..registry import ModelRegistry
 from ..state import DeblurSettings, RunStatus
 from .compare_widget import CompareWidget
 from .deblur_widget import DeblurWidget
+from .export_widget import ExportWidget
 from .finetune_widget import FinetuneWidget
 from .workers import WorkerTracker
 
@@ -23,6 +24,7 @@ class MidnetDock(QScrollArea):
         self.deblur = DeblurWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
         self.compare = CompareWidget(napari_viewer, self.workers)
         self.finetune = FinetuneWidget(napari_viewer, self.settings, self.status, self.registry, self.workers)
+        self.export = ExportWidget(self.settings, self.status, self.registry, self.workers)
         self.deblur.deblurred.connect(self.compare.set_pair)
         self.status.events.task.connect(self.update_enabled)
         self.settings.events.model.connect(self.finetune.update_enabled)
@@ -30,7 +32,8 @@ class MidnetDock(QScrollArea):
 
         content = QWidget()
         layout = QVBoxLayout(content)
-        for title, panel in (("Deblur", self.deblur), ("Compare", self.compare), ("Fine-tune", self.finetune)):
+        for title, panel in (("Deblur", self.deblur), ("Compare", self.compare), ("Fine-tune", self.finetune),
+                             ("Export", self.export)):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(panel)
             layout.addWidget(box)
@@ -45,6 +48,7 @@ class MidnetDock(QScrollArea):
     def update_enabled(self) -> None:
         self.deblur.update_enabled()
         self.finetune.update_enabled()
+        self.export.update_enabled()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.shutdown()

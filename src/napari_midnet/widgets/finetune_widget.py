@@ -29,7 +29,7 @@ from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finet
 from ..pairs import TrainingSource
 from ..progress import Eta, clock
 from ..registry import ModelRegistry
-from ..state import DeblurSettings, FinetuneRun, RunStatus, TrainingEntry
+from ..state import DeblurSettings, FinetuneRun, RunStatus, Task, TrainingEntry
 from ..training import default_checkpoint_dir
 from ..weights import save_weights
 from .layer_combo import ImageLayerCombo
@@ -233,9 +233,9 @@ class FinetuneWidget(QWidget):
         busy = self.status.busy
         self.base_label.setText(self.deblur_settings.model)
         self.run_button.setEnabled(not busy)
-        self.run_button.setToolTip(f"Disabled while {self.status.task} is running" if busy else
+        self.run_button.setToolTip(f"Disabled while {self.status.task.value} is running" if busy else
                                    "Fine-tune the base model on the listed images")
-        self.stop_button.setEnabled(self.status.task == "finetune")
+        self.stop_button.setEnabled(self.status.task is Task.FINETUNE)
         self.resume_button.setEnabled(not busy and self.run.checkpoint is not None and self.run.outcome is None)
         self.save_button.setEnabled(not busy and self.run.outcome is not None)
 
@@ -257,7 +257,7 @@ class FinetuneWidget(QWidget):
         except Exception as error:  # an unusable base model: say which and why
             show_error(f"Cannot fine-tune {self.deblur_settings.model}: {error}")
             return
-        self.status.task = "finetune"
+        self.status.task = Task.FINETUNE
         self._eta = Eta()
         self.message.setText("Aligning pairs…" if self.settings.align else "Starting…")
         request = FinetuneRequest(base, replace(self.settings), sources, pair_folders=tuple(folders),

@@ -1,0 +1,94 @@
+"""Inference backends besides eager PyTorch: TorchScript and ONNX Runtime, for the blind MIDNet
+models that bioimage.io export takes. The tiler calls a backend exactly as it calls the network
+(N x 1 x H x W tensor in, the same out), so tiling, blending and the record stay one path."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .weights import LoadedModel, WeightsError
+
+BACKENDS = ("torch", "torchscript", "onnx")
+DEFAULT_BACKEND = "torch"
+
+
+def for_backend(loaded: LoadedModel, backend: str) -> LoadedModel:
+    """`loaded` running on `backend`: from its bioimage.io package's own file where it came from
+    one, else converted now (a few seconds)."""
+    if backend == DEFAULT_BACKEND:
+        return loaded
+    if backend not in BACKENDS:
+        raise WeightsError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    from .zoo import ExportError, check_exportable, min_input_side, packaged_file, write_onnx, write_torchscript
+
+    try:
+        check_exportable(loaded)
+    except ExportError as error:
+        raise WeightsError(f"{backend} backend: {error}") from None
+    model = copy.deepcopy(loaded.model).cpu().eval()
+    with tempfile.TemporaryDirectory(prefix="midnet-backend-") as folder:
+        path = Path(folder) / ("model.onnx" if backend == "onnx" else "model.ts")
+        if not packaged_file(loaded, backend, path):
+            if backend == "onnx":
+                _require_onnxruntime()
+                write_onnx(model, path, min_input_side(model))
+            else:
+                write_torchscript(model, path)
+        runner = OnnxRunner(path, model) if backend == "onnx" else ScriptedRunner(path, model)
+    return LoadedModel(runner, loaded.name, loaded.card | {"backend": backend}, loaded.sha256)
+
+
+def _require_onnxruntime() -> None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise WeightsError("the onnx backend needs onnxruntime: pip install 'napari-midnet[bioimageio]'") from None
+
+
+class ScriptedRunner:
+    """A TorchScript module with the network's config and stride (what the tiler reads)."""
+
+    def __init__(self, path: Path, model):
+        import torch
+
+        self.module = torch.jit.load(str(path), map_location="cpu").eval()
+        self.config, self.stride = model.config, model.stride
+
+    def __call__(self, inputs):
+        import torch
+
+        with torch.inference_mode():
+            return self.module(inputs)
+
+
+class OnnxRunner:
+    """ONNX Runtime on the CPU. The graph takes multiples of the stride from the minimum side
+    on (where every pooling window fits), so tiles are mirror-padded to that and cropped back:
+    identical to eager PyTorch for tiles at least that large, close below it."""
+
+    def __init__(self, path: Path, model):
+        import onnxruntime as ort
+
+        from .zoo import min_input_side
+
+        _require_onnxruntime()
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.config, self.stride, self.min_side = model.config, model.stride, min_input_side(model)
+
+    def __call__(self, inputs):
+        import torch
+
+        array = inputs.detach().float().cpu().contiguous().numpy()
+        height, width = array.shape[-2:]
+        pads = [(0, 0), (0, 0)] + [(0, self._valid(side) - side) for side in (height, width)]
+        mode = "reflect" if all(pad < side for (_, pad), side in zip(pads[2:], (height, width))) else "symmetric"
+        padded = np.pad(array, pads, mode=mode) if any(pad for _, pad in pads) else array
+        output = self.session.run(None, {self.session.get_inputs()[0].name: padded})[0]
+        return torch.from_numpy(np.ascontiguousarray(output[..., :height, :width]))
+
+    def _valid(self, side: int) -> int:
+        return max(self.min_side, self.stride * -(-side // self.stride))
