@@ -84,12 +84,13 @@ def test_box_mean_equals_a_brute_force_window_mean():
     assert torch.allclose(box_mean(x, 6), expected, atol=1e-5)
 
 
-def test_napari_start_up_and_opening_the_dock_do_not_import_torch():
+def test_napari_start_up_and_opening_the_dock_do_not_import_torch_or_bioimageio():
     import subprocess
     import sys
 
     code = ("import sys, napari_midnet, napari_midnet.reader, napari_midnet.sample_data, "
-            "napari_midnet.widgets.dock; print('torch' in sys.modules)")
+            "napari_midnet.widgets.dock, napari_midnet.cli.parser; "
+            "print(sorted(m for m in ('torch', 'bioimageio', 'onnx', 'onnxruntime') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert done.stdout.strip() == "[]"
