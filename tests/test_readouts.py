@@ -63,3 +63,11 @@ def test_databar_of_every_real_jeol_frame(shared_pairs):
     rows = {f"{path.parent.name}/{path.name}": detect_databar(read_image(path))
             for path in sorted(shared_pairs.glob("*/*.png"))}
     assert len(rows) == 12 and set(rows.values()) == {960}, rows
+
+
+def test_white_noise_is_called_structureless_not_uniform():
+    noise = np.random.default_rng(1).integers(3, 13, (256, 256)).astype(np.uint8)
+    readout = compute_readout(noise, noise)
+    assert readout.structureless and "no spatial structure" in readout.notice
+    assert not readout.uniform and "uniform" not in readout.notice
+    assert not compute_readout(*(2 * [(sem_like((128, 128)) * 9).astype(np.uint8)])).structureless

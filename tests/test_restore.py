@@ -126,3 +126,28 @@ def test_ensemble_is_the_mean_of_the_eight_flips_and_rotations(tiny_model):
             single_tiles += single_events[-1].tiles
     np.testing.assert_allclose(ensembled, expected / 8, atol=1e-3)
     assert events[-1].tiles == single_tiles and events[-1].fraction == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["midnet-s-psf", "midnet-s"])
+def test_dark_bright_and_near_flat_frames_keep_their_tone(preset):
+    """Issue 19.17: the shipped models moved a 3-12 noise frame's mean 7.5 -> 10.0, a bright
+    one's 247.5 -> 231.2 and every pixel of an all-7 frame with one 8."""
+    from napari_midnet.readouts import compute_readout
+    from napari_midnet.weights import load_model
+
+    model = load_model(preset).model
+    rng = np.random.default_rng(0)
+    near_flat = np.full((192, 192), 7, np.uint8)
+    near_flat[96, 96] = 8
+    for image in (rng.integers(3, 13, (192, 192)).astype(np.uint8), rng.integers(243, 253, (192, 192)).astype(np.uint8),
+                  near_flat):
+        _, out = drain(restore(image, model, RestoreOptions(device="cpu")))
+        assert np.array_equal(out, image)  # no structure: nothing to deblur, left as it was
+        assert "no spatial structure" in compute_readout(image, out).notice  # and the note says so, truly
+    structured = (sem_like((192, 192)) * 8 + 4).round().astype(np.uint8)  # a real texture in 4..12
+    for image in (structured, 255 - structured):
+        _, out = drain(restore(image, model, RestoreOptions(device="cpu")))
+        assert abs(out.mean() - image.mean()) < 0.05 and not np.array_equal(out, image)
+    flat = np.full((64, 64), 7, np.uint8)
+    assert "uniform (a single value)" in compute_readout(flat, flat).notice

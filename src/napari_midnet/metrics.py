@@ -36,6 +36,34 @@ def sharpness(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(sum(1.0 - correlations[2 * lag] / correlations[lag] for lag in (1, 2, 4)))
 
 
+STRUCTURE_CORRELATION = 0.05  # neighbour correlation below which a plane shows nothing but noise
+STRUCTURE_CROP = 1024  # the central crop that decides, so a huge plane costs no full-size copy
+
+
+def neighbour_correlation(image: np.ndarray) -> float:
+    """Correlation of each pixel with its right and lower neighbours (0 for a flat image).
+
+    Every SEM image is correlated between neighbours by the probe and the specimen's structure;
+    only a flat frame or pure noise is not."""
+    data = np.asarray(image, dtype=np.float32)
+    data = data - data.mean(dtype=np.float64).astype(np.float32)
+    variance = float(np.mean(data * data, dtype=np.float64))
+    if variance == 0 or min(data.shape) < 2:
+        return 0.0
+    along_x = np.mean(data[:, :-1] * data[:, 1:], dtype=np.float64)
+    along_y = np.mean(data[:-1] * data[1:], dtype=np.float64)
+    return float(along_x + along_y) / (2 * variance)
+
+
+def shows_structure(plane: np.ndarray) -> bool:
+    """False for a plane with nothing to deblur: flat, or uncorrelated noise (judged on its
+    central STRUCTURE_CROP square)."""
+    top = max((plane.shape[0] - STRUCTURE_CROP) // 2, 0)
+    left = max((plane.shape[1] - STRUCTURE_CROP) // 2, 0)
+    crop = plane[top:top + STRUCTURE_CROP, left:left + STRUCTURE_CROP]
+    return neighbour_correlation(crop) >= STRUCTURE_CORRELATION
+
+
 def data_range(*images: np.ndarray) -> float:
     """The value range PSNR/SSIM are measured against: the dtype's for integers, else 1."""
     dtype = images[0].dtype

@@ -9,7 +9,7 @@ import numpy as np
 
 from .blur import IN_FOCUS_LIMIT, MIN_FIT_SIDE, BlurEstimate, focus_map
 from .databar import detect_databar
-from .metrics import interior, score, sharpness
+from .metrics import interior, score, sharpness, shows_structure
 from .registration import RegistrationError, register_pair, valid_mask, warp_to
 from .restore import value_range
 
@@ -51,21 +51,20 @@ class Readout:
     result_ssim: float | None = None
     alignment: str = ""  # estimated shift/scale, or why alignment failed
     source_blur: BlurEstimate | None = None  # the source's estimated blur (None: too small to tell)
-
-    @property
-    def uniform(self) -> bool:
-        """A flat source (one value): there is no structure to measure or deblur."""
-        return self.source_sharpness == 0
+    uniform: bool = False  # the source holds a single value
+    structureless: bool = False  # flat or pure noise (metrics.shows_structure): restoration passed it through
 
     @property
     def sharpness_ratio(self) -> float:
-        return 1.0 if self.uniform else self.result_sharpness / self.source_sharpness
+        return 1.0 if self.structureless else self.result_sharpness / self.source_sharpness
 
     @property
     def notice(self) -> str:
         """One sentence when the input already looked sharp, so little changed; else ''."""
         if self.uniform:
             return "the image is uniform (a single value): there is nothing to deblur"
+        if self.structureless:
+            return "the image shows no spatial structure, only uncorrelated noise: it was left as it was"
         if self.source_blur is not None:
             if not self.source_blur.in_focus:
                 return ""
@@ -93,10 +92,11 @@ def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarra
         raise ValueError("source and result must be 2-D images of the same shape")
     bar = detect_databar(source)
     rows = bar if bar is not None else source.shape[0]
-    readout = Readout(sharpness(source[:rows]), sharpness(result[:rows]))
+    readout = Readout(sharpness(source[:rows]), sharpness(result[:rows]), uniform=bool(np.ptp(source[:rows]) == 0),
+                      structureless=not shows_structure(source[:rows]))
     if source_blur is not None:
         readout.source_blur = source_blur
-    elif min(rows, source.shape[1]) >= MIN_FIT_SIDE and not readout.uniform:
+    elif min(rows, source.shape[1]) >= MIN_FIT_SIDE and not readout.structureless:
         readout.source_blur = identify(source).global_estimate
     if reference is None:
         return readout

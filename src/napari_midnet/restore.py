@@ -17,6 +17,7 @@ from .blur import MIN_FIT_SIDE, BlurEstimate, condition_planes, focus_map, unifo
 from .databar import detect_databar
 from .device import auto_tile, autocast, pick_device
 from .events import BlurIdentified, TileDone
+from .metrics import shows_structure
 
 CHUNK_ROWS = 512
 NON_FINITE_OUTPUT = ("the model's output holds NaN or infinite values: its weights are broken (e.g. a "
@@ -102,9 +103,9 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     precision = autocast(device)
     views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
     for index in range(planes.shape[0]):
-        # Nothing to deblur (a uniform plane, where the network would invent a tile pattern), or
-        # nothing of the network's output wanted (strength 0): the plane passes through.
-        if options.strength == 0 or _is_uniform(planes[index, :rows]):
+        # Nothing to deblur (a flat or pure-noise plane, where the network could only invent a
+        # pattern), or nothing of the network's output wanted (strength 0): it passes through.
+        if options.strength == 0 or not shows_structure(planes[index, :rows]):
             result[index] = _to_dtype(planes[index].astype(np.float32), out_dtype)
             continue
         # Each view writes through the same view of the accumulator, so its result lands back
@@ -141,10 +142,14 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
                     target[y:y + grid.tile_h, x:x + grid.tile_w] += values * grid.weight(y, x)
                 done += len(chunk)
                 yield TileDone(done, total, index, planes.shape[0])
+        # Defocus moves signal around but keeps its total (the spot integrates to one), so the
+        # restored plane keeps the input's mean exactly: a dark or bright frame outside what the
+        # network saw in training keeps its tone, and a near-flat one stays as it was.
+        tone = _plane_mean(planes[index, :rows]) - lo - _plane_mean(accumulator) * (hi - lo) / len(views)
         for y in range(0, rows, CHUNK_ROWS):
             block = accumulator[y:y + CHUNK_ROWS]
             block *= (hi - lo) / len(views)
-            block += lo
+            block += lo + tone
             result[index, y:y + block.shape[0]] = _to_dtype(block, out_dtype)
         if rows < height:
             result[index, rows:] = planes[index, rows:]
@@ -212,8 +217,10 @@ def _for_inference(model, device: str):
     return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
 
 
-def _is_uniform(plane: np.ndarray) -> bool:
-    return plane.size == 0 or plane.min() == plane.max()
+def _plane_mean(plane: np.ndarray) -> float:
+    """Mean in float64, a row chunk at a time (no full-size float copy of a huge plane)."""
+    total = sum(float(plane[y:y + CHUNK_ROWS].sum(dtype=np.float64)) for y in range(0, plane.shape[0], CHUNK_ROWS))
+    return total / max(plane.size, 1)
 
 
 # The eight flips and rotations of the plane, as views (self-ensemble, Lim et al. 2017)
