@@ -72,7 +72,7 @@ def corrupt_tiff(folder):
 
 @pytest.mark.parametrize(
     ("setup", "message"),
-    [(lambda folder: folder / "missing.tif", "input not found"), (corrupt_tiff, "cannot read bad.tif")],
+    [(lambda folder: folder / "missing.tif", "input not found"), (corrupt_tiff, "bad.tif is not a TIFF file")],
 )
 def test_deblur_bad_inputs_exit_1_with_one_line(tmp_path, weights, setup, message):
     done = cli("deblur", setup(tmp_path), "-o", tmp_path / "out", "--model", weights)

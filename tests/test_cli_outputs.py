@@ -218,3 +218,13 @@ def test_an_output_folder_named_like_a_file_is_refused(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "in.tif", image())
     code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "result.tif")
     assert code == 1 and "looks like an image file name" in err and not (tmp_path / "result.tif").exists()
+
+
+def test_a_text_file_named_png_gets_one_true_sentence_and_a_tiff_named_png_opens(tmp_path, weights, capsys):
+    """Issue 19.20: it got imageio's advice to pip install plugins."""
+    (tmp_path / "notes.png").write_text("hello, not an image")
+    tifffile.imwrite(tmp_path / "frame.png", image())  # a TIFF under another name: read by its content
+    code, _, err = run(capsys, "deblur", tmp_path / "notes.png", tmp_path / "frame.png", "-o", tmp_path / "out",
+                       "--model", weights)
+    assert code == 1 and "notes.png is not a PNG file" in err and "pip install" not in err
+    assert tifffile.imread(tmp_path / "out" / "frame.tif").shape == (64, 80)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_midnet.events import PairAligned
+from napari_midnet.events import drain as drain_into
 from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, finetune_job
 from napari_midnet.pairs import PairError, TrainingSource
 from napari_midnet.weights import load_model
@@ -153,9 +154,21 @@ def test_a_resumed_run_compares_with_the_base_model_not_with_itself(tmp_path):
                                 checkpoint_dir=str(tmp_path))
     sources = [TrainingSource("only", sharp, blurry)]
     calls = iter(range(10**6))
-    stop_after_8 = lambda: next(calls) >= 8  # noqa: E731
+    stop_after_8 = lambda: next(calls) >= 9  # noqa: E731  (asked once before the image is prepared, then per step)
     _, first = drain(finetune_job(FinetuneRequest(tiny_base(), settings, sources, should_stop=stop_after_8)))
     assert first.result.stopped and first.result.step == 8
     _, resumed = drain(finetune_job(FinetuneRequest(tiny_base(), settings, sources, resume=first.result.checkpoint)))
     assert resumed.result.step == 30
     assert resumed.card["metrics"]["before"]["psnr"] == first.card["metrics"]["before"]["psnr"]
+
+
+def test_an_unalignable_pair_is_named_once(tmp_path):
+    """Issue 19.9: the panel showed 'img: img: ...'."""
+    blurry, other = ((sem_like((128, 128), seed=seed) * 255).astype(np.uint8) for seed in (1, 2))
+    settings = FinetuneSettings(iterations=2, crop=48, batch=2, checkpoint_dir=str(tmp_path), align=False)
+    events = []
+    request = FinetuneRequest(tiny_base(), settings, [TrainingSource("img", other, blurry)])
+    with pytest.raises(PairError, match="^img: blurry and sharp do not show"):
+        drain_into(finetune_job(request), events.append)
+    (note,) = [e for e in events if isinstance(e, PairAligned)]
+    assert note.name == "img" and not note.description.startswith("img")

@@ -7,6 +7,8 @@ from napari_midnet.config import DEFAULT_MODEL
 from napari_midnet.readouts import compute_readout
 from napari_midnet.widgets.compare_widget import grid_of
 
+from .conftest import sem_like
+
 pytestmark = pytest.mark.gui
 
 WAIT_MS = 120_000
@@ -93,7 +95,7 @@ def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot)
 
 def start_long_deblur(viewer, widget, qtbot):
     """A 1024^2 image in 64-px tiles: long enough to interrupt mid-run."""
-    viewer.add_image(np.random.default_rng(0).integers(0, 255, (1024, 1024), dtype=np.uint8), name="big")
+    viewer.add_image((sem_like((1024, 1024)) * 255).astype(np.uint8), name="big")
     widget.deblur.tile_spin.setValue(64)
     widget.deblur.overlap_spin.setValue(8)
     click(qtbot, widget.deblur.deblur_button)
@@ -229,12 +231,17 @@ def test_compare_forgets_deleted_layers(dock, qtbot):
     assert not widget.compare.compare_button.isEnabled() and "deleted" in widget.compare.alignment.text()
 
 
-def test_closing_the_dock_with_its_x_stops_its_jobs(dock, qtbot):
+def test_closing_the_dock_with_its_x_stops_its_jobs_without_freezing(dock, qtbot):
+    import time
+
     from qtpy.QtCore import QThreadPool
 
     viewer, widget = dock
     start_long_deblur(viewer, widget, qtbot)
-    viewer.window.remove_dock_widget(widget)  # what the dock's x does (destroyOnClose)
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    start = time.perf_counter()
+    widget.shutdown()  # what the dock's x and remove_dock_widget start with (was 4.4 s and 8.2 s)
+    assert time.perf_counter() - start < 0.1
+    viewer.window.remove_dock_widget(widget)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=60_000)
     qtbot.wait(200)
     assert "big deblurred" not in viewer.layers

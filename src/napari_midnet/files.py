@@ -26,6 +26,18 @@ class ImageReadError(ValueError):
     """An input that cannot be read as an image; the message is one sentence."""
 
 
+# How each format's files begin (their signatures): the content, not the name, decides how a file
+# is read (a TIFF saved as .png still opens), and a file named as an image that is none gets one
+# sentence instead of a decoder's advice to install plugins.
+SIGNATURES = {
+    "TIFF": (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "JPEG": (b"\xff\xd8\xff",),
+    "BMP": (b"BM",),
+}
+FORMAT_OF_SUFFIX = {".tif": "TIFF", ".tiff": "TIFF", ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read TIFF (all pages as a stack), PNG, JPEG or BMP without changing dtype."""
     path = Path(path)
@@ -33,8 +45,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"input not found: {path}")
     if path.is_dir():
         raise ImageReadError(f"{path} is a folder")
+    kind = _format_by_content(path)
     try:
-        if path.suffix.lower() in {".tif", ".tiff"}:
+        if kind == "TIFF":
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
@@ -44,7 +57,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
         return np.asarray(skio.imread(path))
     except Exception as error:  # image libraries raise many different errors for bad files
-        raise ImageReadError(f"cannot read {path.name} as an image ({type(error).__name__}: {error})") from None
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise ImageReadError(f"cannot read {path.name} as an image ({type(error).__name__}: {first_line})") from None
+
+
+def _format_by_content(path: Path) -> str | None:
+    """The format a file's first bytes say; one sentence for a file named as an image that is none."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    actual = next((name for name, starts in SIGNATURES.items() if head.startswith(starts)), None)
+    named = FORMAT_OF_SUFFIX.get(path.suffix.lower())
+    if actual is None and named is not None:
+        raise ImageReadError(f"{path.name} is not a {named} file, nor any image format read here (its first bytes "
+                             "say so): perhaps another kind of file renamed; save it again as an image")
+    return actual
 
 
 def plan_outputs(inputs: list[Path], outdir: Path, suffix: str = "") -> list[Path]:

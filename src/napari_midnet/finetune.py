@@ -63,6 +63,7 @@ class FinetuneRequest:
     device: str = "auto"
     should_stop: Callable[[], bool] = never
     command: str | None = None  # the command line, recorded in the card
+    prepared: list[TrainingImage] | None = None  # the images of an earlier run (Resume): not aligned again
 
 
 @dataclass
@@ -70,6 +71,7 @@ class FinetuneOutcome:
     loaded: LoadedModel
     result: TrainResult
     card: dict = field(default_factory=dict)
+    images: list[TrainingImage] = field(default_factory=list)  # aligned and normalised, for a Resume
 
     @property
     def improved(self) -> bool:
@@ -90,12 +92,15 @@ def ensure_writable(folder: str | Path) -> Path:
     return folder
 
 
-def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings
-                   ) -> Generator[PairAligned, None, list[TrainingImage]]:
+def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings, should_stop: Callable[[], bool] = never
+                   ) -> Generator[PairAligned, None, list[TrainingImage] | None]:
+    """Normalised (and aligned) training images; None when asked to stop between two of them."""
     if not sources:
         raise ValueError("no training images: add at least one pair or sharp image")
     images = []
     for source in sources:
+        if should_stop():
+            return None
         if source.blurry is None:
             images.append(make_sharp_only(source.name, source.sharp))
             continue
@@ -103,7 +108,7 @@ def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings
             pair = make_pair(source.name, source.blurry, source.sharp, align=settings.align,
                              max_residual=settings.max_residual)
         except PairError as error:
-            yield PairAligned(source.name, str(error), float("inf"), False)
+            yield PairAligned(source.name, str(error).removeprefix(f"{source.name}: "), float("inf"), False)
             raise
         if pair.registration is not None:
             yield PairAligned(source.name, pair.registration.describe(), pair.registration.residual, True)
@@ -156,7 +161,9 @@ def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOu
     folder = ensure_writable(settings.checkpoint_dir or default_checkpoint_dir())
     sources = (list(request.sources) + [s for path in request.pair_folders for s in pair_folder_sources(path)]
                + [s for path in request.sharp_folders for s in sharp_folder_sources(path)])
-    images = yield from prepare_images(sources, settings)
+    images = request.prepared or (yield from prepare_images(sources, settings, request.should_stop))
+    if images is None:  # stopped while aligning: nothing trained, nothing to keep
+        return FinetuneOutcome(request.base, TrainResult(request.base.model, 0, True, None))
     train_set, val_set = split_validation(images, settings.validation)
     config = TrainConfig(**{f.name: getattr(settings, f.name) for f in fields(TrainConfig)})
     config.checkpoint_dir = str(folder)
@@ -165,7 +172,7 @@ def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOu
     card = model_card(request, sources, train_set, val_set, result)
     model = result.model.cpu().eval()
     return FinetuneOutcome(LoadedModel(model, settings.output_name, card, tensors_sha256(model.state_dict())),
-                           result, card)
+                           result, card, images)
 
 
 def model_card(request: FinetuneRequest, sources: list[TrainingSource], train_set: list[TrainingImage],

@@ -74,3 +74,4 @@ class FinetuneRun:
     losses: list = field(default_factory=list)  # (step, loss)
     psnr: list = field(default_factory=list)  # (step, validation PSNR)
     outcome: object = None  # FinetuneOutcome of the last finished run
+    prepared: list | None = None  # the aligned training images, reused by Resume

@@ -242,6 +242,9 @@ def baseline(pairs: list[ValidationPair]) -> Validated:
     return Validated(0, float(mean[0]), float(mean[1]))
 
 
+CHECKPOINT_NAME = "checkpoint.pt"  # in the checkpoint folder: the one a run writes and Resume reads
+
+
 def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], config: TrainConfig,
           should_stop: Callable[[], bool] = lambda: False, resume: str | Path | None = None,
           device: str = "cpu") -> Generator[object, None, TrainResult]:
@@ -263,7 +266,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
                                                            eta_min=config.final_lr)
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = checkpoint_dir / "checkpoint.pt"
+    checkpoint_path = checkpoint_dir / CHECKPOINT_NAME
     step, scores = 0, {}
     if resume is not None:
         step, scores = _load_checkpoint(Path(resume), model, optimizer, scheduler, rng)

@@ -13,6 +13,8 @@ from .export_widget import ExportWidget
 from .finetune_widget import FinetuneWidget
 from .workers import WorkerTracker
 
+QUIT_WAIT_MS = 30_000  # quitting napari waits this long for a training run to write its checkpoint
+
 
 class MidnetDock(QScrollArea):
     def __init__(self, napari_viewer):
@@ -43,7 +45,7 @@ class MidnetDock(QScrollArea):
         self.setMinimumWidth(340)
         workers = self.workers  # closures below must not keep the dock itself alive
         self.destroyed.connect(lambda *_: workers.stop_all())
-        QApplication.instance().aboutToQuit.connect(lambda: workers.stop_all())
+        QApplication.instance().aboutToQuit.connect(lambda: workers.stop_all(wait_ms=QUIT_WAIT_MS))
 
     def update_enabled(self) -> None:
         self.deblur.update_enabled()
@@ -62,7 +64,8 @@ class MidnetDock(QScrollArea):
         return super().event(event)
 
     def shutdown(self) -> None:
-        """Stop every worker (training writes its checkpoint) and let go of the viewer's events."""
+        """Stop every worker (training writes its checkpoint in the background) and let go of the
+        viewer's events; returns at once."""
         if self._shut_down:
             return
         self._shut_down = True

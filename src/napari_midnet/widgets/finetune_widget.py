@@ -4,6 +4,7 @@ progress, Stop/Resume, and the result added to the model chooser."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Signal
@@ -30,7 +31,7 @@ from ..pairs import TrainingSource
 from ..progress import Eta, clock
 from ..registry import ModelRegistry
 from ..state import DeblurSettings, FinetuneRun, RunStatus, Task, TrainingEntry
-from ..training import default_checkpoint_dir
+from ..training import CHECKPOINT_NAME, default_checkpoint_dir
 from ..weights import save_weights
 from .layer_combo import ImageLayerCombo
 from .plane import layer_array
@@ -81,6 +82,7 @@ class FinetuneWidget(QWidget):
         self.name_edit.textChanged.connect(lambda text: self._set(output_name=text.strip() or "fine-tuned"))
         self.checkpoint_edit = QLineEdit(self.settings.checkpoint_dir)
         self.checkpoint_edit.textChanged.connect(lambda text: self._set(checkpoint_dir=text.strip() or None))
+        self.checkpoint_edit.editingFinished.connect(self.offer_earlier_checkpoint)
         self.run_button, self.stop_button = QPushButton("Run"), QPushButton("Stop")
         self.resume_button, self.save_button = QPushButton("Resume"), QPushButton("Save model…")
         self.run_button.clicked.connect(lambda: self.start(resume=False))
@@ -119,6 +121,8 @@ class FinetuneWidget(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.plot)
         self._refresh_validation()
+        self._start_on_a_pair()
+        self.offer_earlier_checkpoint()
         self.update_enabled()
 
     # --- small builders -----------------------------------------------------------------
@@ -147,6 +151,27 @@ class FinetuneWidget(QWidget):
         self.blurry_combo.disconnect_viewer()
         self.sharp_combo.disconnect_viewer()
         self.viewer.layers.events.inserted.disconnect(self._keep_pair_distinct)
+
+    def offer_earlier_checkpoint(self) -> None:
+        """A checkpoint left in the folder (napari quit mid-run, or a run stopped before a
+        restart) can be resumed here, not only from the command line."""
+        found = Path(self.settings.checkpoint_dir or default_checkpoint_dir()) / CHECKPOINT_NAME
+        if self.status.busy or self.run.losses or self.run.outcome is not None:
+            return  # this session's own run owns the checkpoint
+        self.run.checkpoint = found if found.is_file() else None
+        self.update_enabled()
+        if self.run.checkpoint is not None:
+            self.message.setText(f"A checkpoint of an earlier run is in {found.parent}: add the same training "
+                                 "images and press Resume to continue it (Run starts afresh).")
+
+    def _start_on_a_pair(self) -> None:
+        """A dock opened after the layers (e.g. the sample): Blurry on a layer whose name says
+        blurry, Sharp on another one."""
+        names = [self.blurry_combo.itemText(i) for i in range(self.blurry_combo.count())]
+        blurry = next((name for name in names if "blur" in name.lower()), None)
+        if blurry is not None:
+            self.blurry_combo.setCurrentText(blurry)
+        self._keep_pair_distinct()
 
     def _keep_pair_distinct(self, *_) -> None:
         """Blurry and Sharp never start on the same layer: Sharp moves to another one, preferring
@@ -251,6 +276,7 @@ class FinetuneWidget(QWidget):
         sources, folders = prepared
         if not resume:
             self.run = FinetuneRun()
+            self.alignment.setText("")
         self.run.stop.clear()
         try:
             base = self.registry.get(self.deblur_settings.model)
@@ -259,10 +285,11 @@ class FinetuneWidget(QWidget):
             return
         self.status.task = Task.FINETUNE
         self._eta = Eta()
-        self.message.setText("Aligning pairs…" if self.settings.align else "Starting…")
+        aligning = self.settings.align and not (resume and self.run.prepared)
+        self.message.setText("Aligning pairs…" if aligning else "Starting…")
         request = FinetuneRequest(base, replace(self.settings), sources, pair_folders=tuple(folders),
                                   resume=self.run.checkpoint if resume else None, device=self.deblur_settings.device,
-                                  should_stop=self.run.stop.is_set)
+                                  should_stop=self.run.stop.is_set, prepared=self.run.prepared if resume else None)
         self.workers.run(finetune_job, request, on_yield=self._on_event, on_return=self._on_done,
                          on_error=self._on_error, on_finish=self._on_finished, on_stop=self.run.stop.set)
 
@@ -279,12 +306,16 @@ class FinetuneWidget(QWidget):
         elif isinstance(event, SpotFitted):
             self.message.setText(f"Blur of {event.name}: {event.description}")
         elif isinstance(event, TrainStep):
+            if self.run.losses and event.step <= self.run.losses[-1][0]:
+                return  # a resumed run repeats nothing, but say so to the plot only once
             self.run.losses.append((event.step, event.loss))
             eta = self._eta.remaining(event.step, event.iterations)
             self.progress_bar.setValue(int(100 * event.step / event.iterations))
             self.message.setText(f"Step {event.step} of {event.iterations}, loss {event.loss:.4f}, "
                                  f"ETA {clock(eta)}")
         elif isinstance(event, Validated):
+            if self.run.psnr and event.step <= self.run.psnr[-1][0]:
+                return  # a resumed run validates its starting point again: already plotted
             self.run.psnr.append((event.step, event.psnr))
         elif isinstance(event, CheckpointSaved):
             self.run.checkpoint = event.path
@@ -294,6 +325,11 @@ class FinetuneWidget(QWidget):
         if outcome is None:
             return
         result = outcome.result
+        if outcome.images:
+            self.run.prepared = outcome.images
+        if result.stopped and result.checkpoint is None:
+            self.message.setText("Stopped before training began; nothing was trained.")
+            return
         if result.stopped:
             self.message.setText(f"Stopped at step {result.step}; checkpoint {result.checkpoint}. Resume continues.")
             return

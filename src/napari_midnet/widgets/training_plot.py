@@ -34,7 +34,8 @@ class TrainingPlot(QWidget):
         painter.setPen(QPen(QColor(130, 130, 130)))
         painter.drawRect(margin, 16, width, height)
         painter.drawText(4, 12, "loss")
-        painter.drawText(self.width() - 78, 12, "val PSNR (dB)")
+        label = "val PSNR (dB)"
+        painter.drawText(self.width() - painter.fontMetrics().horizontalAdvance(label) - 4, 12, label)
         for points, colour, right in ((self.losses, LOSS_COLOUR, False), (self.psnr, PSNR_COLOUR, True)):
             if not points:
                 continue

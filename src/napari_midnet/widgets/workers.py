@@ -54,8 +54,11 @@ class WorkerTracker:
         worker.start()
         return worker
 
-    def stop_all(self, timeout_ms: int = 30000) -> None:
-        """Ask every worker to quit at its next step, then wait for the threads to end."""
+    def stop_all(self, wait_ms: int = 0) -> None:
+        """Ask every worker to quit at its next tile or step. Returns at once: a job ends in the
+        background (training still writes its checkpoint), so closing the dock never freezes
+        napari. Only quitting the application waits (`wait_ms`), so the process outlives them."""
         for worker in list(self._workers):
             self._stoppers.get(worker, worker.quit)()
-        QThreadPool.globalInstance().waitForDone(timeout_ms)
+        if wait_ms:
+            QThreadPool.globalInstance().waitForDone(wait_ms)
