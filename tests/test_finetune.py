@@ -172,3 +172,24 @@ def test_an_unalignable_pair_is_named_once(tmp_path):
         drain_into(finetune_job(request), events.append)
     (note,) = [e for e in events if isinstance(e, PairAligned)]
     assert note.name == "img" and not note.description.startswith("img")
+
+
+def test_the_run_record_follows_the_job_and_keeps_a_resumed_start_once():
+    """Issue 19.10: the panel's state is data that the bar, plot and messages follow."""
+    from pathlib import Path
+
+    from napari_midnet.events import CheckpointSaved, TrainStep, Validated
+    from napari_midnet.state import FinetuneRun, FinetuneState
+
+    run = FinetuneRun()
+    seen = []
+    run.events.psnr.connect(seen.append)
+    for event in (PairAligned("a", "shift 1, 2", 0.1, True), Validated(0, 20.0, 0.5), TrainStep(1, 10, 0.3, 1e-3),
+                  TrainStep(2, 10, 0.2, 1e-3), CheckpointSaved(2, Path("ck.pt")),
+                  Validated(0, 20.0, 0.5), TrainStep(2, 10, 0.2, 1e-3), TrainStep(3, 10, 0.1, 1e-3)):  # resumed
+        run.record(event)
+    assert run.losses == ((1, 0.3), (2, 0.2), (3, 0.1)) and run.psnr == ((0, 20.0),) and len(seen) == 1
+    assert run.alignment == ("a: shift 1, 2",) and run.checkpoint == Path("ck.pt")
+    assert run.state is FinetuneState.TRAINING and (run.step, run.iterations, run.loss) == (3, 10, 0.1)
+    run.reset()
+    assert run.losses == () and run.checkpoint is None and run.state is FinetuneState.IDLE

@@ -22,9 +22,9 @@ def panel(make_napari_viewer, qtbot, tmp_path):
     dock.deblur.select_model(name)
     panel = dock.finetune
     panel.update_enabled()
-    panel.checkpoint_edit.setText(str(tmp_path / "checkpoints"))
-    panel.crop_spin.setValue(48)
-    panel.batch_spin.setValue(2)
+    panel.form.checkpoint_edit.setText(str(tmp_path / "checkpoints"))
+    panel.form.crop_spin.setValue(48)
+    panel.form.batch_spin.setValue(2)
     yield viewer, dock, panel
     dock.shutdown()
 
@@ -36,11 +36,11 @@ def test_finetune_from_two_layers_stop_resume_finish_and_deblur(panel, qtbot):
         blurry, sharp = blurred_pair(seed, offset=(1.5, 0.5))
         viewer.add_image(blurry, name=f"blurry{seed}")
         viewer.add_image(sharp, name=f"sharp{seed}")
-        panel.blurry_combo.setCurrentText(f"blurry{seed}")
-        panel.sharp_combo.setCurrentText(f"sharp{seed}")
-        panel.add_pair()
-    assert panel.entry_list.count() == 2
-    panel.iterations_spin.setValue(40)
+        panel.data.blurry_combo.setCurrentText(f"blurry{seed}")
+        panel.data.sharp_combo.setCurrentText(f"sharp{seed}")
+        panel.data.add_pair()
+    assert panel.data.entry_list.count() == 2
+    panel.form.iterations_spin.setValue(40)
     panel.run_button.click()
     assert not dock.deblur.deblur_button.isEnabled() and "fine-tuning" in dock.deblur.deblur_button.toolTip()
     qtbot.waitUntil(lambda: len(panel.run.losses) >= 5, timeout=WAIT_MS)
@@ -68,7 +68,7 @@ def test_finetune_from_two_layers_stop_resume_finish_and_deblur(panel, qtbot):
     qtbot.waitUntil(lambda: "blurry0 deblurred" in viewer.layers, timeout=WAIT_MS)
     assert viewer.layers["blurry0 deblurred"].metadata["midnet"]["model"] == "fine-tuned"
 
-    out = panel.checkpoint_edit.text() + "/model.safetensors"
+    out = panel.form.checkpoint_edit.text() + "/model.safetensors"
     panel.save(out)
     qtbot.waitUntil(lambda: os.path.exists(out), timeout=WAIT_MS)
     card = load_model(out).card
@@ -81,9 +81,9 @@ def test_finetune_from_sharp_only_layers(panel, qtbot):
     viewer, dock, panel = panel
     for seed in (0, 1):
         viewer.add_image((sem_like((128, 128), seed=seed) * 255).astype(np.uint8), name=f"sharp{seed}")
-        panel.sharp_combo.setCurrentText(f"sharp{seed}")
-        panel.add_sharp_only()
-    panel.iterations_spin.setValue(4)
+        panel.data.sharp_combo.setCurrentText(f"sharp{seed}")
+        panel.data.add_sharp_only()
+    panel.form.iterations_spin.setValue(4)
     panel.run_button.click()
     qtbot.waitUntil(lambda: not dock.status.busy and panel.run.outcome is not None, timeout=WAIT_MS)
     assert panel.run.outcome.card["training"]["images"][0]["pair"] is False
@@ -101,14 +101,14 @@ def test_finetune_errors_are_notifications(panel, qtbot):
         panel.run_button.click()
         assert any("Add at least one pair" in n for n in seen)
         viewer.add_image(np.zeros((64, 64), np.uint8), name="tiny image")
-        panel.sharp_combo.setCurrentText("tiny image")
-        panel.add_sharp_only()
-        panel.crop_spin.setValue(128)
+        panel.data.sharp_combo.setCurrentText("tiny image")
+        panel.data.add_sharp_only()
+        panel.form.crop_spin.setValue(128)
         panel.run_button.click()
         qtbot.waitUntil(lambda: any("smaller than the crop" in n for n in seen), timeout=WAIT_MS)
         qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)
-        panel.blurry_combo.setCurrentText("tiny image")
-        panel.add_pair()
+        panel.data.blurry_combo.setCurrentText("tiny image")
+        panel.data.add_pair()
         assert any("two different layers" in n for n in seen)
     finally:
         notification_manager.notification_ready.disconnect(callback)
@@ -119,11 +119,11 @@ def start_endless_training(viewer, panel, qtbot):
     blurry, sharp = blurred_pair(0)
     viewer.add_image(blurry, name="b")
     viewer.add_image(sharp, name="s")
-    panel.blurry_combo.setCurrentText("b")
-    panel.sharp_combo.setCurrentText("s")
-    panel.add_pair()
-    panel.align_check.setChecked(False)
-    panel.iterations_spin.setValue(100000)
+    panel.data.blurry_combo.setCurrentText("b")
+    panel.data.sharp_combo.setCurrentText("s")
+    panel.data.add_pair()
+    panel.form.align_check.setChecked(False)
+    panel.form.iterations_spin.setValue(100000)
     panel.run_button.click()
     qtbot.waitUntil(lambda: len(panel.run.losses) >= 3, timeout=WAIT_MS)
 
@@ -163,10 +163,10 @@ def test_blurry_and_sharp_start_on_different_layers(panel):
     viewer.add_image(np.zeros((32, 32), np.uint8), name="frame blurry")
     viewer.add_image(np.zeros((32, 32), np.uint8), name="frame sharp")
     viewer.add_image(np.zeros((32, 32), np.uint8), name="other")
-    panel.blurry_combo.setCurrentText("frame blurry")
-    assert panel.sharp_combo.currentText() == "frame sharp"
-    panel.blurry_combo.setCurrentText("frame sharp")
-    assert panel.sharp_combo.currentText() not in ("frame sharp", "")
+    panel.data.blurry_combo.setCurrentText("frame blurry")
+    assert panel.data.sharp_combo.currentText() == "frame sharp"
+    panel.data.blurry_combo.setCurrentText("frame sharp")
+    assert panel.data.sharp_combo.currentText() not in ("frame sharp", "")
 
 
 def test_the_pair_defaults_after_opening_the_sample(make_napari_viewer):
@@ -178,8 +178,8 @@ def test_the_pair_defaults_after_opening_the_sample(make_napari_viewer):
         viewer.add_image(data, **kwargs)
     _, dock = viewer.window.add_plugin_dock_widget("napari-midnet", "MIDNet Deblur")
     try:
-        assert dock.finetune.blurry_combo.currentText() == "SEM blurry"
-        assert dock.finetune.sharp_combo.currentText() == "SEM sharp"
+        assert dock.finetune.data.blurry_combo.currentText() == "SEM blurry"
+        assert dock.finetune.data.sharp_combo.currentText() == "SEM sharp"
     finally:
         dock.shutdown()
 
@@ -191,9 +191,9 @@ def test_stop_while_aligning_ends_before_training(panel, qtbot):
         blurry, sharp = blurred_pair(seed, offset=(1.5, 0.5))
         viewer.add_image(blurry, name=f"blurry{seed}")
         viewer.add_image(sharp, name=f"sharp{seed}")
-        panel.blurry_combo.setCurrentText(f"blurry{seed}")
-        panel.sharp_combo.setCurrentText(f"sharp{seed}")
-        panel.add_pair()
+        panel.data.blurry_combo.setCurrentText(f"blurry{seed}")
+        panel.data.sharp_combo.setCurrentText(f"sharp{seed}")
+        panel.data.add_pair()
     panel.run_button.click()
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)
@@ -207,10 +207,10 @@ def test_a_checkpoint_left_by_an_earlier_session_is_offered(panel, qtbot, tmp_pa
     folder.mkdir()
     (folder / "checkpoint.pt").write_bytes(b"a checkpoint")
     assert not panel.resume_button.isEnabled()
-    panel.checkpoint_edit.setText(str(folder))
-    panel.checkpoint_edit.editingFinished.emit()
+    panel.form.checkpoint_edit.setText(str(folder))
+    panel.form.checkpoint_edit.editingFinished.emit()
     assert panel.resume_button.isEnabled() and "earlier run" in panel.message.text()
     assert panel.run.checkpoint == folder / "checkpoint.pt"
-    panel.checkpoint_edit.setText(str(tmp_path / "empty"))
-    panel.checkpoint_edit.editingFinished.emit()
+    panel.form.checkpoint_edit.setText(str(tmp_path / "empty"))
+    panel.form.checkpoint_edit.editingFinished.emit()
     assert not panel.resume_button.isEnabled()

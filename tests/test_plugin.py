@@ -245,3 +245,14 @@ def test_closing_the_dock_with_its_x_stops_its_jobs_without_freezing(dock, qtbot
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=60_000)
     qtbot.wait(200)
     assert "big deblurred" not in viewer.layers
+
+
+def test_deblur_with_a_labels_layer_selected_says_which_image_it_deblurs(dock, qtbot, notifications):
+    """Issue 19.9: with a Labels layer active it ran on the chooser's image without a word."""
+    viewer, widget = dock
+    viewer.add_image((sem_like((64, 64)) * 255).astype(np.uint8), name="img")
+    viewer.add_labels(np.zeros((64, 64), np.uint8), name="masks")
+    assert widget.deblur.layer_combo.currentText() == "img"
+    widget.deblur.start()
+    assert any("'masks' is a Labels layer" in n and "'img'" in n for n in notifications)
+    qtbot.waitUntil(lambda: "img deblurred" in viewer.layers, timeout=WAIT_MS)

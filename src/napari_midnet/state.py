@@ -14,6 +14,7 @@ from pathlib import Path
 from psygnal import evented
 
 from .config import DEFAULT_MODEL
+from .events import CheckpointSaved, PairAligned, TrainStep, Validated
 from .restore import RestoreOptions
 
 
@@ -47,31 +48,81 @@ class RunStatus:
         return self.task is not None
 
 
+class EntryKind(str, Enum):
+    PAIR = "pair"
+    SHARP = "sharp only"
+    FOLDER = "pairs folder"
+
+
 @dataclass
 class TrainingEntry:
     """One line of the fine-tune list: a pair of layers, a sharp-only layer, or a pairs folder."""
 
-    kind: str  # "pair", "sharp" or "folder"
+    kind: EntryKind
     sharp: str = ""  # layer name
     blurry: str = ""  # layer name (pairs)
     folder: str = ""
 
     @property
+    def name(self) -> str:
+        """The image's name in training (and the Validation choice): the blurry layer of a pair."""
+        return self.blurry if self.kind is EntryKind.PAIR else self.sharp
+
+    @property
     def label(self) -> str:
-        if self.kind == "pair":
+        if self.kind is EntryKind.PAIR:
             return f"pair: {self.blurry} → {self.sharp}"
-        if self.kind == "sharp":
+        if self.kind is EntryKind.SHARP:
             return f"sharp only: {self.sharp} (simulated blur)"
         return f"pairs folder: {self.folder}"
 
 
+class FinetuneState(str, Enum):
+    IDLE = "idle"
+    PREPARING = "preparing the images"
+    TRAINING = "training"
+    STOPPED = "stopped"  # with a checkpoint to resume from, or before training began
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+@evented
 @dataclass
 class FinetuneRun:
-    """Progress of the current fine-tuning, kept across Stop and Resume."""
+    """A fine-tuning run as data, kept across Stop and Resume: the job's events become fields
+    (`record`), and the progress bar, plot and messages follow `events.<field>`."""
 
-    stop: threading.Event = field(default_factory=threading.Event)
+    state: FinetuneState = FinetuneState.IDLE
+    step: int = 0
+    iterations: int = 0
+    loss: float | None = None
+    losses: tuple = ()  # (step, loss)
+    psnr: tuple = ()  # (step, validation PSNR)
+    alignment: tuple = ()  # one line per aligned pair
     checkpoint: Path | None = None
-    losses: list = field(default_factory=list)  # (step, loss)
-    psnr: list = field(default_factory=list)  # (step, validation PSNR)
-    outcome: object = None  # FinetuneOutcome of the last finished run
     prepared: list | None = None  # the aligned training images, reused by Resume
+    outcome: object = None  # FinetuneOutcome of the last finished run
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def reset(self) -> None:
+        """A new run (not a Resume): forget the last one's progress, keep the connections."""
+        self.state, self.step, self.loss = FinetuneState.IDLE, 0, None
+        self.losses, self.psnr, self.alignment = (), (), ()
+        self.checkpoint, self.prepared, self.outcome = None, None, None
+        self.stop.clear()
+
+    def record(self, event) -> None:
+        """One event of finetune_job. A resumed run repeats its starting validation: kept once."""
+        if isinstance(event, PairAligned):
+            self.alignment = (*self.alignment, f"{event.name}: {event.description}")
+        elif isinstance(event, TrainStep):
+            if self.losses and event.step <= self.losses[-1][0]:
+                return
+            self.state, self.iterations = FinetuneState.TRAINING, event.iterations
+            self.losses = (*self.losses, (event.step, event.loss))
+            self.loss, self.step = event.loss, event.step
+        elif isinstance(event, Validated):
+            if not self.psnr or event.step > self.psnr[-1][0]:
+                self.psnr = (*self.psnr, (event.step, event.psnr))
+        elif isinstance(event, CheckpointSaved):
+            self.checkpoint = event.path

@@ -194,9 +194,12 @@ class DeblurWidget(QWidget):
     # --- running -------------------------------------------------------------------------
     def chosen_layer(self) -> Image | None:
         layer = self.layer_combo.layer()
-        if layer is not None:
-            return layer
         active = self.viewer.layers.selection.active
+        if layer is not None:
+            if active is not None and not isinstance(active, Image):
+                show_info(f"'{active.name}' is a {active.__class__.__name__} layer, which MIDNet cannot deblur; "
+                          f"it deblurs the image chosen above, '{layer.name}'.")
+            return layer
         if active is not None:
             show_error(f"'{active.name}' is a {active.__class__.__name__} layer; MIDNet deblurs image layers only.")
         else:
