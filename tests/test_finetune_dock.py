@@ -29,16 +29,21 @@ def panel(make_napari_viewer, qtbot, tmp_path):
     dock.shutdown()
 
 
-@pytest.mark.slow
-def test_finetune_from_two_layers_stop_resume_finish_and_deblur(panel, qtbot):
-    viewer, dock, panel = panel
-    for seed in (0, 1):
+def add_shifted_pairs(viewer, panel, seeds):
+    """Blurry/sharp layer pairs (the sharp one shifted, as a refocus does), added to the list."""
+    for seed in seeds:
         blurry, sharp = blurred_pair(seed, offset=(1.5, 0.5))
         viewer.add_image(blurry, name=f"blurry{seed}")
         viewer.add_image(sharp, name=f"sharp{seed}")
         panel.data.blurry_combo.setCurrentText(f"blurry{seed}")
         panel.data.sharp_combo.setCurrentText(f"sharp{seed}")
         panel.data.add_pair()
+
+
+@pytest.mark.slow
+def test_finetune_from_two_layers_stop_resume_finish_and_deblur(panel, qtbot):
+    viewer, dock, panel = panel
+    add_shifted_pairs(viewer, panel, (0, 1))
     assert panel.data.entry_list.count() == 2
     panel.form.iterations_spin.setValue(40)
     panel.run_button.click()
@@ -187,13 +192,7 @@ def test_the_pair_defaults_after_opening_the_sample(make_napari_viewer):
 @pytest.mark.slow
 def test_stop_while_aligning_ends_before_training(panel, qtbot):
     viewer, dock, panel = panel
-    for seed in (0, 1, 2):
-        blurry, sharp = blurred_pair(seed, offset=(1.5, 0.5))
-        viewer.add_image(blurry, name=f"blurry{seed}")
-        viewer.add_image(sharp, name=f"sharp{seed}")
-        panel.data.blurry_combo.setCurrentText(f"blurry{seed}")
-        panel.data.sharp_combo.setCurrentText(f"sharp{seed}")
-        panel.data.add_pair()
+    add_shifted_pairs(viewer, panel, (0, 1, 2))
     panel.run_button.click()
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)

@@ -34,7 +34,6 @@ def for_backend(loaded: LoadedModel, backend: str) -> LoadedModel:
         path = Path(folder) / ("model.onnx" if backend == "onnx" else "model.ts")
         if not packaged_file(loaded, backend, path):
             if backend == "onnx":
-                _require_onnxruntime()
                 write_onnx(model, path, min_input_side(model))
             else:
                 write_torchscript(model, path)
@@ -71,11 +70,11 @@ class OnnxRunner:
     identical to eager PyTorch for tiles at least that large, close below it."""
 
     def __init__(self, path: Path, model):
+        _require_onnxruntime()
         import onnxruntime as ort
 
         from .zoo import min_input_side
 
-        _require_onnxruntime()
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.config, self.stride, self.min_side = model.config, model.stride, min_input_side(model)
 
