@@ -213,3 +213,18 @@ def test_a_checkpoint_left_by_an_earlier_session_is_offered(panel, qtbot, tmp_pa
     panel.form.checkpoint_edit.setText(str(tmp_path / "empty"))
     panel.form.checkpoint_edit.editingFinished.emit()
     assert not panel.resume_button.isEnabled()
+
+
+def test_the_validation_label_is_not_clipped(qtbot):
+    """Issue 19.8: 'val PSNR (dB)' ran past the plot's right edge."""
+    from qtpy.QtGui import QColor
+
+    from napari_midnet.widgets.training_plot import TrainingPlot
+
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.resize(260, 140)
+    image = plot.grab().toImage()
+    background = QColor(image.pixel(image.width() // 2, 8))
+    inked = [x for x in range(image.width()) for y in range(14) if QColor(image.pixel(x, y)) != background]
+    assert inked and max(inked) < image.width() - 2  # the label ends inside the widget
