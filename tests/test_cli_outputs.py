@@ -98,6 +98,7 @@ def test_outputs_keep_instrument_tags_pixel_size_axes_and_record_provenance(tmp_
         assert page.resolution == (56.0, 56.0) and int(page.resolutionunit) == 2
         provenance = json.loads(page.description)["midnet"]
         assert provenance["weights_sha256"] and provenance["strength"] == 0.8 and provenance["source"] == "fei.tif"
+        assert provenance["tile"] == 64 and provenance["device"] == "cpu"  # what ran, not "auto"
     with tifffile.TiffFile(tmp_path / "out" / "hyper.tif") as tif:
         assert tif.series[0].axes == "TZYX" and tif.series[0].shape == (2, 3, 48, 48)
         assert json.loads(tif.imagej_metadata["Info"])["midnet"]["model"] == "tiny"
@@ -228,3 +229,20 @@ def test_a_text_file_named_png_gets_one_true_sentence_and_a_tiff_named_png_opens
                        "--model", weights)
     assert code == 1 and "notes.png is not a PNG file" in err and "pip install" not in err
     assert tifffile.imread(tmp_path / "out" / "frame.tif").shape == (64, 80)
+
+
+def test_shards_split_a_folder_deterministically_and_cover_it_once(tmp_path, weights, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(5):
+        tifffile.imwrite(inputs / f"f{index}.tif", image(seed=index))
+    written = []
+    for shard in ("1/2", "2/2"):
+        code, out, err = run(capsys, "deblur", inputs, "-o", tmp_path / "out", "--model", weights, "--shard", shard,
+                             "--skip-existing")
+        assert code == 0, err
+        written.append(sorted(line.split()[0] for line in out.splitlines() if "->" in line))
+    assert written == [["f0.tif", "f2.tif", "f4.tif"], ["f1.tif", "f3.tif"]]
+    for bad, words in (("3/2", "between 1 and N"), ("x", "K/N")):
+        code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "o2", "--model", weights, "--shard", bad)
+        assert code == 1 and words in err

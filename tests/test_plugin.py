@@ -68,6 +68,7 @@ def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot)
     assert meta["model"] == DEFAULT_MODEL and len(meta["weights_sha256"]) == 64
     assert meta["blur"]["source"].startswith("estimated") and meta["blur"]["slices"][0]["sigma_major_px"] > 2
     assert {"tile", "overlap", "device", "seconds"} <= set(meta)
+    assert meta["tile"] == 256 and meta["device"] == "cpu"  # the tile and device that ran, not "auto"
     assert viewer.layers.index(result) == viewer.layers.index(source) + 1
     assert np.array_equal(result.data[691:], source.data[691:])  # databar untouched
 

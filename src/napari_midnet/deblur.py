@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import __version__
-from .device import pick_device
 from .events import BlurIdentified, TileDone, tap
 from .registry import ModelRegistry
-from .restore import RestoreOptions, restore
+from .restore import RestoreOptions, plane_shape, resolve_options, restore
 from .state import DeblurSettings
 from .weights import LoadedModel
 
@@ -54,7 +53,7 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
                ) -> Generator[TileDone | BlurIdentified, None, DeblurOutcome]:
     start = time.monotonic()
     loaded = registry.get(settings.model)
-    options = replace(settings, device=pick_device(settings.device))
+    options = resolve_options(settings, plane_shape(np.shape(image)))
     blur_log = BlurLog()
     data = yield from tap(restore(image, loaded.model, options), blur_log.note)
     record = provenance(loaded, options, blur_log) | {"seconds": round(time.monotonic() - start, 3)}
@@ -63,17 +62,18 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
 
 
 def provenance(loaded: LoadedModel, options: RestoreOptions, blur_log: BlurLog | None = None) -> dict:
-    """What made a result, for the layer's metadata (dock) and the TIFF description (CLI)."""
+    """What made a result, for the layer's metadata (dock) and the TIFF description (CLI);
+    `options` as resolved (restore.resolve_options): the tile and device that ran."""
     blur = blur_log.record() if blur_log is not None else None
     return ({"blur": blur} if blur else {}) | {
         "version": __version__,
         "model": loaded.name,
         "weights_sha256": loaded.sha256,
         "trained": loaded.trained,
-        "tile": options.tile or "auto",
+        "tile": options.tile,
         "overlap": options.overlap,
         "strength": options.strength,
         "ensemble": options.ensemble,
         "databar_kept": options.keep_databar,
-        "device": pick_device(options.device),
+        "device": options.device,
     }

@@ -39,6 +39,26 @@ class RestoreOptions:
     blur: BlurEstimate | None = None  # kernel-aware models: the blur to undo; None: estimated per region
 
 
+def plane_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, cols) of the planes an image of this shape is restored as (RGB(A) last axis aside)."""
+    if is_colour_layout(shape):
+        return shape[-3], shape[-2]
+    return shape[-2], shape[-1]
+
+
+def is_colour_layout(shape: tuple[int, ...]) -> bool:
+    return len(shape) >= 3 and shape[-1] in (3, 4) and shape[-2] > 4
+
+
+def resolve_options(options: RestoreOptions, shape: tuple[int, int]) -> RestoreOptions:
+    """The options as they will run on planes of `shape`: the device and tile chosen once, so
+    the record names what ran (not 'auto')."""
+    from dataclasses import replace
+
+    device = pick_device(options.device)
+    return replace(options, device=device, tile=options.tile or auto_tile(*shape, device))
+
+
 def validate_image(image: np.ndarray) -> None:
     """Raise ValueError with one sentence for images restoration cannot take."""
     if image.dtype == bool or not np.issubdtype(image.dtype, np.number):
@@ -74,11 +94,11 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
     image = np.asarray(image)
     validate_image(image)
     planes, rebuild = _as_planes(image)
-    device = pick_device(options.device)
     height, width = planes.shape[-2:]
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"the image is {width} x {height} pixels; MIDNet needs at least {MIN_SIDE} x {MIN_SIDE}")
-    tile = options.tile or auto_tile(height, width, device)
+    options = resolve_options(options, (height, width))
+    device, tile = options.device, options.tile
     if tile < 16:
         raise ValueError("tile size must be at least 16 pixels")
     if not 0.0 <= options.strength <= 1.0:
@@ -300,7 +320,7 @@ def _to_dtype(block: np.ndarray, dtype) -> np.ndarray:
 def _as_planes(image: np.ndarray):
     """View the input as (N, Y, X) planes and return a function that rebuilds its layout."""
     height, width = image.shape[-2:]
-    if image.ndim >= 3 and image.shape[-1] in (3, 4) and image.shape[-2] > 4:
+    if is_colour_layout(image.shape):
         colour = image[..., :3]
         alpha = image[..., 3:]
         height, width = image.shape[-3:-1]

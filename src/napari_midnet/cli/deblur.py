@@ -58,6 +58,8 @@ def deblur(args) -> int:
         check_writable_folder(args.outdir)
     except (ValueError, OSError) as error:
         raise CliError(str(error)) from None
+    if args.shard:
+        inputs, outputs = _shard(inputs, outputs, args.shard)
     existing = [target for target in outputs if target.exists()]
     if existing and not (args.overwrite or args.skip_existing):
         which = f"{existing[0]} exists" if len(existing) == 1 else f"{len(existing)} outputs exist, e.g. {existing[0]},"
@@ -85,13 +87,28 @@ def deblur(args) -> int:
     return 0
 
 
+def _shard(inputs: list, outputs: list, spec: str) -> tuple[list, list]:
+    """The K-th of N interleaved slices of the (sorted) inputs; outputs were planned for all
+    of them first, so two shards never write one name."""
+    try:
+        index, count = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise CliError(f"--shard takes K/N, e.g. 3/10, not {spec!r}") from None
+    if not 1 <= index <= count:
+        raise CliError(f"--shard {spec}: K must be between 1 and N ({count})")
+    order = sorted(range(len(inputs)), key=lambda i: str(inputs[i]))
+    mine = [i for rank, i in enumerate(order) if rank % count == index - 1]
+    return [inputs[i] for i in mine], [outputs[i] for i in mine]
+
+
 def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
     from ..deblur import BlurLog, provenance
     from ..files import read_image, read_tiff_layout, write_tiff
-    from ..restore import restore
+    from ..restore import plane_shape, resolve_options, restore
 
     start = time.monotonic()
     image = read_image(source)
+    options = resolve_options(options, plane_shape(image.shape))
     blur_log = BlurLog()
     restored = run_with_bar(restore(image, loaded.model, options), source.name, blur_log.note)
     if blur_log.events:
