@@ -94,3 +94,21 @@ def test_napari_start_up_and_opening_the_dock_do_not_import_torch_or_bioimageio(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_image_primitives_are_a_leaf_and_pairs_do_not_need_the_tiler():
+    """Issue 18.7: small primitives in one leaf module; pairs.py imported value_range from the tiler."""
+    import ast
+    from pathlib import Path
+
+    import napari_midnet
+
+    package = Path(napari_midnet.__file__).parent
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((package / module).read_text())
+        return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+
+    assert imported("imaging.py") == set()
+    assert "restore" not in imported("pairs.py") and "imaging" in imported("pairs.py")
+    assert "reader" not in imported("files.py")  # the SEM tag codes live beside the TIFF writer

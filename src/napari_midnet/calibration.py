@@ -13,6 +13,7 @@ from scipy.ndimage import binary_erosion
 
 from .blur import BlurEstimate, noise_std
 from .degrade import Degradation, blur, true_blur
+from .imaging import mask_bounds
 from .pairs import TrainingImage
 
 FIT_SIZE = 512  # side of the central region fitted
@@ -43,8 +44,7 @@ class DegradationFit:
 
 def _central(pair: TrainingImage) -> tuple[np.ndarray, np.ndarray]:
     mask = binary_erosion(pair.mask, iterations=16)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    top, bottom, left, right = mask_bounds(mask)
     height, width = min(FIT_SIZE, bottom - top), min(FIT_SIZE, right - left)
     y, x = top + (bottom - top - height) // 2, left + (right - left - width) // 2
     region = (slice(y, y + height), slice(x, x + width))

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .reader import FEI_TAGS, TESCAN_TAG, ZEISS_TAG
-
-INSTRUMENT_TAGS = (*FEI_TAGS, ZEISS_TAG, TESCAN_TAG)
+FEI_TAGS = (34680, 34682)  # FEI_SFEG, FEI_HELIOS
+ZEISS_TAG = 34118  # CZ_SEM
+TESCAN_TAG = 50431
+INSTRUMENT_TAGS = (*FEI_TAGS, ZEISS_TAG, TESCAN_TAG)  # copied to outputs by write_tiff; read by reader.py
 IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}

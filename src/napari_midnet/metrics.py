@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_erosion
 
+from .imaging import central_crop, mask_bounds
+
 
 def sharpness(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Multi-scale autocorrelation ratio S = ACR(1) + ACR(2) + ACR(4), ACR(l) = 1 - C(2l)/C(l).
@@ -18,9 +20,8 @@ def sharpness(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     if data.ndim != 2:
         raise ValueError(f"sharpness needs a 2-D image, got shape {data.shape}")
     if mask is not None:
-        rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        data = data[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        top, bottom, left, right = mask_bounds(mask)
+        data = data[top:bottom, left:right]
     if min(data.shape) < 17:
         raise ValueError("sharpness needs an image of at least 17 x 17 pixels")
     data = data - data.mean(dtype=np.float64).astype(np.float32)
@@ -58,10 +59,7 @@ def neighbour_correlation(image: np.ndarray) -> float:
 def shows_structure(plane: np.ndarray) -> bool:
     """False for a plane with nothing to deblur: flat, or uncorrelated noise (judged on its
     central STRUCTURE_CROP square)."""
-    top = max((plane.shape[0] - STRUCTURE_CROP) // 2, 0)
-    left = max((plane.shape[1] - STRUCTURE_CROP) // 2, 0)
-    crop = plane[top:top + STRUCTURE_CROP, left:left + STRUCTURE_CROP]
-    return neighbour_correlation(crop) >= STRUCTURE_CORRELATION
+    return neighbour_correlation(central_crop(plane, STRUCTURE_CROP)) >= STRUCTURE_CORRELATION
 
 
 def data_range(*images: np.ndarray) -> float:

@@ -10,8 +10,8 @@ import numpy as np
 from .blur import BlurEstimate
 from .databar import detect_databar
 from .files import IMAGE_SUFFIXES, read_image
+from .imaging import is_gray_rgb, mask_bounds, normalised, value_range
 from .registration import Registration, RegistrationError, register_pair, valid_mask, warp_to
-from .restore import value_range
 
 
 @dataclass
@@ -31,9 +31,7 @@ class TrainingImage:
 
     @property
     def valid_box(self) -> tuple[int, int, int, int]:
-        rows = np.flatnonzero(self.mask.any(axis=1))
-        cols = np.flatnonzero(self.mask.any(axis=0))
-        return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        return mask_bounds(self.mask)
 
 
 @dataclass
@@ -53,7 +51,7 @@ class PairError(ValueError):
 def as_gray(image: np.ndarray, name: str) -> np.ndarray:
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         colour = image[..., :3]
-        if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2])):
+        if not is_gray_rgb(colour):
             raise PairError(f"{name} is a colour (RGB) image; training needs grayscale SEM images")
         image = colour[..., 0]
     if image.ndim != 2:
@@ -67,8 +65,7 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, align: bool = Tr
     blurry = as_gray(np.asarray(blurry), f"{name} (blurry)")
     sharp = as_gray(np.asarray(sharp), f"{name} (sharp)")
     lo, hi = value_range(blurry)
-    blurry_f = (blurry.astype(np.float32) - lo) / (hi - lo)
-    sharp_f = (sharp.astype(np.float32) - lo) / (hi - lo)
+    blurry_f, sharp_f = normalised(blurry, lo, hi), normalised(sharp, lo, hi)
     bar = detect_databar(blurry)
     rows = bar if bar is not None else blurry.shape[0]
     if align:
@@ -126,7 +123,7 @@ def make_sharp_only(name: str, sharp: np.ndarray) -> TrainingImage:
     else:
         lo, hi = (float(v) for v in np.percentile(sharp[mask], (0.1, 99.9)))
         hi = hi if hi > lo else lo + 1.0
-    scaled = np.clip((sharp.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    scaled = np.clip(normalised(sharp, lo, hi), 0.0, 1.0)
     return TrainingImage(name, scaled, None, mask)
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-FEI_TAGS = (34680, 34682)  # FEI_SFEG, FEI_HELIOS
-ZEISS_TAG = 34118  # CZ_SEM
-TESCAN_TAG = 50431
+from .files import FEI_TAGS, TESCAN_TAG, ZEISS_TAG
+
 UNIT_TO_NM = {"pm": 1e-3, "nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "mm": 1e6, "m": 1e9}
 
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from .blur import IN_FOCUS_LIMIT, MIN_FIT_SIDE, BlurEstimate, focus_map
 from .databar import detect_databar
+from .imaging import normalised, value_range
 from .metrics import interior, score, sharpness, shows_structure
 from .registration import RegistrationError, register_pair, valid_mask, warp_to
-from .restore import value_range
 
 # Deblurring that changes the sharpness score by less than this ratio changed little (measured
 # with the blind midnet-s: sharp JEOL frames 1.01-1.03; blurry JEOL frames 1.83-2.07, real
@@ -33,7 +33,7 @@ def normalised_above_databar(plane: np.ndarray) -> np.ndarray:
     """A plane's rows above its SEM info bar, in [0, 1] as the network sees them."""
     lo, hi = value_range(plane)
     bar = detect_databar(plane)
-    return (plane[:bar if bar is not None else plane.shape[0]].astype(np.float32) - lo) / (hi - lo)
+    return normalised(plane[:bar if bar is not None else plane.shape[0]], lo, hi)
 
 
 def identify(plane: np.ndarray):
@@ -104,8 +104,7 @@ def compute_readout(source: np.ndarray, result: np.ndarray, reference: np.ndarra
         readout.alignment = "reference must be a 2-D gray image"
         return readout
     lo, hi = value_range(source)
-    scale = lambda image: (image.astype(np.float32) - lo) / (hi - lo)  # noqa: E731
-    src, res, ref = scale(source), scale(result), scale(reference)
+    src, res, ref = (normalised(image, lo, hi) for image in (source, result, reference))
     ref_bar = detect_databar(reference)
     ref_rows = ref_bar if ref_bar is not None else reference.shape[0]
     try:

@@ -17,6 +17,7 @@ from .blur import MIN_FIT_SIDE, BlurEstimate, condition_planes, focus_map, unifo
 from .databar import detect_databar
 from .device import auto_tile, autocast, pick_device
 from .events import BlurIdentified, TileDone
+from .imaging import is_gray_rgb, normalised, value_range
 from .metrics import shows_structure
 
 CHUNK_ROWS = 512
@@ -69,15 +70,6 @@ def validate_image(image: np.ndarray) -> None:
         raise ValueError(f"need a 2-D image or a stack of them, got shape {image.shape}")
     if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
         raise ValueError("the image contains NaN or infinite values; replace them first")
-
-
-def value_range(image: np.ndarray) -> tuple[float, float]:
-    """Intensities mapped to [0, 1] for the network: uint8 by its dtype range (as in training),
-    anything else by its own min and max (16-bit SEM data rarely fills 0..65535)."""
-    if image.dtype == np.uint8:
-        return 0.0, 255.0
-    lo, hi = float(image.min()), float(image.max())
-    return lo, (hi if hi > lo else lo + 1.0)
 
 
 def restore(image: np.ndarray, model, options: RestoreOptions | None = None
@@ -144,7 +136,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
             for first in range(0, len(grid.positions), batch):
                 chunk = grid.positions[first:first + batch]
                 tiles = np.stack([source[y:y + grid.tile_h, x:x + grid.tile_w] for y, x in chunk]).astype(np.float32)
-                tiles = (tiles - lo) / (hi - lo)
+                tiles = normalised(tiles, lo, hi)
                 inputs = tiles[:, None]
                 if turned is not None:
                     extra = np.stack([condition_planes(values, turned[:, y:y + grid.tile_h, x:x + grid.tile_w],
@@ -200,17 +192,17 @@ def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | N
     from .blur import noise_std
 
     shape = plane.shape
-    normalised = (plane[:blur_rows].astype(np.float32) - lo) / (hi - lo)
+    plane_01 = normalised(plane[:blur_rows], lo, hi)
     if given is None:
         # a plane under the estimator's minimum is mirrored up to it (one window, the whole plane)
-        short = [(0, max(MIN_FIT_SIDE - side, 0)) for side in normalised.shape]
-        padded = np.pad(normalised, short, mode="symmetric") if any(pad for _, pad in short) else normalised
+        short = [(0, max(MIN_FIT_SIDE - side, 0)) for side in plane_01.shape]
+        padded = np.pad(plane_01, short, mode="symmetric") if any(pad for _, pad in short) else plane_01
         blur_map = replace(focus_map(padded), shape=shape)
         estimate = blur_map.global_estimate
-        if padded is not normalised:
+        if padded is not plane_01:
             blur_map = uniform_map(estimate, shape)
     else:
-        estimate = BlurEstimate(given.sigma_major_px, given.sigma_minor_px, given.angle_deg, noise_std(normalised))
+        estimate = BlurEstimate(given.sigma_major_px, given.sigma_minor_px, given.angle_deg, noise_std(plane_01))
         blur_map = uniform_map(estimate, shape)
     return blur_map.covariance_planes(), BlurIdentified(index, estimate, given is not None, blur_map)
 
@@ -325,7 +317,7 @@ def _as_planes(image: np.ndarray):
         alpha = image[..., 3:]
         height, width = image.shape[-3:-1]
         lead = image.shape[:-3]
-        if np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2]):
+        if is_gray_rgb(colour):
             planes = colour[..., 0].reshape(-1, height, width)
 
             def rebuild(out):

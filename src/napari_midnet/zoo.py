@@ -27,6 +27,7 @@ from . import __version__
 from .config import ModelConfig
 from .events import ExportStep
 from .files import atomic_path
+from .imaging import central_crop
 from .restore import NON_FINITE_OUTPUT, RestoreOptions
 from .weights import PACKAGE_DESCRIPTIONS, LoadedModel, WeightsError, tensors_sha256
 
@@ -188,9 +189,7 @@ def _test_input(side: int) -> np.ndarray:
     from .bundled import sample_paths
     from .files import read_image
 
-    sample = read_image(sample_paths()["SEM blurry"])
-    top, left = (sample.shape[0] - side) // 2, (sample.shape[1] - side) // 2
-    return sample[top:top + side, left:left + side].astype(np.float32)[None, None]
+    return central_crop(read_image(sample_paths()["SEM blurry"]), side).astype(np.float32)[None, None]
 
 
 def _write_test_tensors(model, folder: Path, min_side: int) -> None:
@@ -215,10 +214,7 @@ def _write_cover(loaded: LoadedModel, path: Path) -> None:
     from .files import read_image
     from .restore import restore
 
-    sample = read_image(sample_paths()["SEM blurry"])
-    side = min(384, *sample.shape)
-    top, left = (sample.shape[0] - side) // 2, (sample.shape[1] - side) // 2
-    before = np.ascontiguousarray(sample[top:top + side, left:left + side])
+    before = np.ascontiguousarray(central_crop(read_image(sample_paths()["SEM blurry"]), 384))
     after = drain(restore(before, loaded.model, RestoreOptions(device="cpu", keep_databar=False)))
     iio.imwrite(path, np.concatenate([before, after], axis=1).astype(np.uint8))
 
