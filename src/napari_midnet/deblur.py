@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +60,37 @@ def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSetti
     record = provenance(loaded, options, blur_log) | {"seconds": round(time.monotonic() - start, 3)}
     maps = blur_log.events and settings.show_focus_map
     return DeblurOutcome(data, record, blur_log, blur_log.events[0].focus_map.sigma_map() if maps else None)
+
+
+@dataclass
+class FileDeblurred:
+    """One file restored by `deblur_file`: what the command line reports of it."""
+
+    source: Path
+    target: Path
+    readout: object  # readouts.Readout of the middle gray plane
+    blur: str  # the blur a kernel-aware model was given, in words ("" for blind models)
+    seconds: float
+
+
+def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: RestoreOptions, overwrite: bool
+                ) -> Generator[TileDone | BlurIdentified, None, FileDeblurred]:
+    """Read, restore and write one file, keeping its instrument metadata and recording what ran:
+    the command line's unit of work, in one process or as a task on a cluster worker."""
+    from .files import read_image, read_tiff_layout, write_tiff
+    from .readouts import compute_readout, middle_gray_plane
+
+    start = time.monotonic()
+    image = read_image(source)
+    options = resolve_options(options, plane_shape(image.shape))
+    blur_log = BlurLog()
+    restored = yield from tap(restore(image, loaded.model, options), blur_log.note)
+    write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
+               provenance=provenance(loaded, options, blur_log) | {"source": source.name})
+    known = blur_log.events[0].estimate if len(blur_log.events) == 1 else None  # one plane: estimated once
+    readout = compute_readout(middle_gray_plane(image), middle_gray_plane(restored), source_blur=known)
+    return FileDeblurred(source, target, readout, blur_log.sentence() if blur_log.events else "",
+                         time.monotonic() - start)
 
 
 def provenance(loaded: LoadedModel, options: RestoreOptions, blur_log: BlurLog | None = None) -> dict:

@@ -23,10 +23,6 @@ def emit_json(data: dict) -> None:
     sys.stdout.write("\n")
 
 
-def elapsed_since(start: float) -> str:
-    return f"{time.monotonic() - start:.1f} s"
-
-
 def command_line(args) -> str:
     """The command as typed, for model cards."""
     return "napari-midnet " + " ".join(shlex.quote(str(a)) for a in args.argv)

@@ -4,7 +4,6 @@ past a bad file, inputs never modified, instrument metadata kept; and `focus`, t
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 
@@ -12,7 +11,6 @@ from .common import (
     EXIT_FAILURE,
     CliError,
     check_device,
-    elapsed_since,
     emit_json,
     load_model_or_fail,
     run_with_bar,
@@ -25,6 +23,7 @@ def deblur(args) -> int:
     batch goes on; the exit status is 1 if any file failed."""
     from ..blur import parse_blur
     from ..bundled import sample_paths
+    from ..deblur import deblur_file
     from ..files import IMAGE_SUFFIXES, check_writable_folder, collect_inputs, plan_outputs
     from ..restore import RestoreOptions
 
@@ -77,7 +76,7 @@ def deblur(args) -> int:
             print(f"{source.name}: {target} exists, skipped")
             continue
         try:
-            _deblur_file(source, target, loaded, options, args.overwrite)
+            _report(run_with_bar(deblur_file(source, target, loaded, options, args.overwrite), source.name))
         except (ValueError, OSError) as error:  # ImageReadError is a ValueError
             failed.append(source.name)
             print(f"napari-midnet: error: {source.name}: {error}", file=sys.stderr)
@@ -101,33 +100,15 @@ def _shard(inputs: list, outputs: list, spec: str) -> tuple[list, list]:
     return [inputs[i] for i in mine], [outputs[i] for i in mine]
 
 
-def _deblur_file(source, target, loaded, options, overwrite: bool) -> None:
-    from ..deblur import BlurLog, provenance
-    from ..files import read_image, read_tiff_layout, write_tiff
-    from ..restore import plane_shape, resolve_options, restore
-
-    start = time.monotonic()
-    image = read_image(source)
-    options = resolve_options(options, plane_shape(image.shape))
-    blur_log = BlurLog()
-    restored = run_with_bar(restore(image, loaded.model, options), source.name, blur_log.note)
-    if blur_log.events:
-        print(f"{source.name}: {blur_log.sentence()}", file=sys.stderr)
-    write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
-               provenance=provenance(loaded, options, blur_log) | {"source": source.name})
-    known = blur_log.events[0].estimate if len(blur_log.events) == 1 else None  # one plane: estimated once
-    readout = _sharpness_readout(image, restored, known)
-    print(f"{source.name} -> {target}  sharpness {readout.source_sharpness:.3f} -> "
-          f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {elapsed_since(start)}")
+def _report(done) -> None:
+    """The lines a deblurred file gets: its blur (kernel-aware models), sharpness, any note."""
+    name, readout = done.source.name, done.readout
+    if done.blur:
+        print(f"{name}: {done.blur}", file=sys.stderr)
+    print(f"{name} -> {done.target}  sharpness {readout.source_sharpness:.3f} -> "
+          f"{readout.result_sharpness:.3f} (x{readout.sharpness_ratio:.2f})  {done.seconds:.1f} s")
     if readout.notice:
-        print(f"note: {source.name}: {readout.notice}", file=sys.stderr)
-
-
-def _sharpness_readout(image, restored, source_blur=None):
-    """Sharpness of the middle gray plane, above the databar (as the dock's readout)."""
-    from ..readouts import compute_readout, middle_gray_plane
-
-    return compute_readout(middle_gray_plane(image), middle_gray_plane(restored), source_blur=source_blur)
+        print(f"note: {name}: {readout.notice}", file=sys.stderr)
 
 
 def export(args) -> int:
