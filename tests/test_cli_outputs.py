@@ -246,3 +246,34 @@ def test_shards_split_a_folder_deterministically_and_cover_it_once(tmp_path, wei
     for bad, words in (("3/2", "between 1 and N"), ("x", "K/N")):
         code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "o2", "--model", weights, "--shard", bad)
         assert code == 1 and words in err
+
+
+@pytest.mark.slow
+def test_a_folder_on_a_local_cluster_of_two_workers_gives_the_same_outputs(tmp_path, weights, capsys):
+    pytest.importorskip("distributed", reason="the [cluster] extra is not installed")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(3):
+        tifffile.imwrite(inputs / f"f{index}.tif", image(seed=index))
+    (inputs / "broken.tif").write_text("not an image")
+    code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "one", "--model", weights)
+    assert code == 1
+    code, out, err = run(capsys, "deblur", inputs, "-o", tmp_path / "two", "--model", weights,
+                         "--scheduler", "local:2")
+    assert code == 1 and "broken.tif is not a TIFF file" in err and "1 of 4 images failed" in err, err
+    for index in range(3):
+        one, two = (tifffile.imread(tmp_path / folder / f"f{index}.tif").astype(int) for folder in ("one", "two"))
+        assert np.abs(one - two).max() <= 1  # one torch thread per worker: oneDNN may round differently
+    assert not list((tmp_path / "two").glob("*.tmp*"))
+
+
+def test_a_bad_scheduler_is_one_sentence_before_any_work(tmp_path, weights, capsys):
+    tifffile.imwrite(tmp_path / "a.tif", image())
+    for spec, words in (("local:0", "1 or more"), ("ftp://x", "local, local:N or tcp://")):
+        code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", tmp_path / "out", "--model", weights,
+                           "--scheduler", spec)
+        assert code == 1 and words in err and not (tmp_path / "out" / "a.tif").exists()
+    pytest.importorskip("distributed", reason="the [cluster] extra is not installed")
+    code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", tmp_path / "out", "--model", weights,
+                       "--scheduler", "tcp://127.0.0.1:9")  # nothing listens on the discard port
+    assert code == 1 and "cannot reach the scheduler" in err and "Traceback" not in err

@@ -46,6 +46,13 @@ def deblur(args) -> int:
         limit = f"below {args.tile // 2} for --tile {args.tile}" if args.tile else "0 or more"
         raise CliError(f"--overlap must be {limit}, got {args.overlap}")
     check_device(args.device)
+    if args.scheduler:
+        from ..cluster import ClusterError, local_workers
+
+        try:
+            local_workers(args.scheduler)
+        except ClusterError as error:
+            raise CliError(str(error)) from None
     missing = [str(path) for path in inputs if not path.exists()]
     if missing:
         raise CliError(f"input not found: {', '.join(missing)}")
@@ -70,11 +77,16 @@ def deblur(args) -> int:
     if given_blur is not None and not loaded.model.config.condition_planes:
         print(f"napari-midnet: note: {loaded.name} is a blind model; --blur is used by kernel-aware models "
               "only (e.g. midnet-s-psf)", file=sys.stderr)
-    failed = []
+    todo = []
     for source, target in zip(inputs, outputs):
         if args.skip_existing and target.exists():
             print(f"{source.name}: {target} exists, skipped")
-            continue
+        else:
+            todo.append((source, target))
+    failed = []
+    if args.scheduler:
+        failed = _deblur_on_cluster(todo, args, options)
+    for source, target in todo if not args.scheduler else ():
         try:
             _report(run_with_bar(deblur_file(source, target, loaded, options, args.overwrite), source.name))
         except (ValueError, OSError) as error:  # ImageReadError is a ValueError
@@ -84,6 +96,28 @@ def deblur(args) -> int:
         print(f"napari-midnet: {len(failed)} of {len(inputs)} images failed: {', '.join(failed)}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
+
+
+def _deblur_on_cluster(todo: list, args, options) -> list[str]:
+    """One task per image on the scheduler; returns the names that failed."""
+    from ..cluster import ClusterError, deblur_files
+    from .common import ProgressBar
+
+    failed, bar = [], ProgressBar("deblur on the cluster", len(todo))
+    try:
+        for count, done in enumerate(deblur_files(todo, args.model, args.backend, options, args.overwrite,
+                                                  args.scheduler), 1):
+            if done.error:
+                failed.append(done.source.name)
+                print(f"napari-midnet: error: {done.source.name}: {done.error}", file=sys.stderr)
+            else:
+                _report(done.result)
+            bar.update(count)
+    except ClusterError as error:
+        raise CliError(str(error)) from None
+    finally:
+        bar.close()
+    return failed
 
 
 def _shard(inputs: list, outputs: list, spec: str) -> tuple[list, list]:

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("--ensemble", action="store_true",
                         help="average the 8 flips/rotations of each image: about 5x the time, a little more quality")
     deblur.add_argument("--suffix", default="", help="appended to output names, e.g. _deblurred")
+    deblur.add_argument("--scheduler", metavar="local[:N]|tcp://HOST:PORT",
+                        help="deblur the images as tasks on dask.distributed: a local cluster of N worker "
+                             "processes, or a running scheduler (the [cluster] extra)")
     deblur.add_argument("--shard", metavar="K/N", help="only every N-th input from the K-th on (K = 1..N, "
                         "in sorted order): one SLURM array task each (--array=1-N), with --skip-existing to re-run")
     deblur.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
