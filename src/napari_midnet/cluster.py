@@ -106,7 +106,7 @@ def deblur_files(jobs: list[tuple[Path, Path]], model: str, backend: str, option
         client.register_plugin(_model_plugin(model, backend), name=PLUGIN_NAME)
         futures = {client.submit(_deblur_on_worker, source, target, options, overwrite, retries=TASK_RETRIES,
                                  pure=False): source for source, target in jobs}
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
 
         try:
             for future in as_completed(futures):
@@ -115,6 +115,8 @@ def deblur_files(jobs: list[tuple[Path, Path]], model: str, backend: str, option
                     yield FileDone(source, result=future.result())
                 except (ValueError, OSError) as error:  # the task's own sentence (ImageReadError is a ValueError)
                     yield FileDone(source, error=str(error))
+                except KilledWorker:
+                    yield FileDone(source, error=f"its worker died {TASK_RETRIES + 1} times (out of memory?)")
         finally:
             client.cancel(list(futures))
     finally:
