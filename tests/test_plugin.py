@@ -257,3 +257,28 @@ def test_deblur_with_a_labels_layer_selected_says_which_image_it_deblurs(dock, q
     widget.deblur.start()
     assert any("'masks' is a Labels layer" in n and "'img'" in n for n in notifications)
     qtbot.waitUntil(lambda: "img deblurred" in viewer.layers, timeout=WAIT_MS)
+
+
+def test_preview_deblurs_only_the_region_on_screen_of_a_lazy_layer(dock, qtbot):
+    """Issue 18.4 (Preview): the visible part of a dask-backed layer, over the place it came from."""
+    import dask.array as da
+
+    from napari_midnet.deblur import deblur_job, preview_region
+    from napari_midnet.events import drain
+
+    viewer, widget = dock
+    full = (sem_like((1024, 1024)) * 255).astype(np.uint8)
+    viewer.add_image(da.from_array(full, chunks=256), name="lazy", contrast_limits=(0, 255))
+    viewer.window.show()  # napari computes the corner pixels when it draws
+    viewer.scene.camera.center = (600, 300)
+    viewer.scene.camera.zoom = 8
+    qtbot.waitUntil(lambda: np.ptp(np.asarray(viewer.layers["lazy"].corner_pixels)[:, -1]) < 500, timeout=10_000)
+    layer = viewer.layers["lazy"]
+    rows, cols = preview_region(np.asarray(layer.corner_pixels)[:, -2:], full.shape, widget.settings.overlap)
+    assert rows.stop - rows.start < 600 and cols.stop - cols.start < 600  # a part, not the image
+    widget.deblur.preview()
+    qtbot.waitUntil(lambda: "lazy preview" in viewer.layers and not widget.status.busy, timeout=WAIT_MS)
+    preview = viewer.layers["lazy preview"]
+    assert tuple(preview.translate) == (rows.start, cols.start) and preview.data.shape == full[rows, cols].shape
+    expected = drain(deblur_job(full[rows, cols], widget.registry, widget.settings)).data
+    assert np.array_equal(preview.data, expected) and "Preview of" in widget.deblur.message.text()

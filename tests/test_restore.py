@@ -151,3 +151,12 @@ def test_dark_bright_and_near_flat_frames_keep_their_tone(preset):
         assert abs(out.mean() - image.mean()) < 0.05 and not np.array_equal(out, image)
     flat = np.full((64, 64), 7, np.uint8)
     assert "uniform (a single value)" in compute_readout(flat, flat).notice
+
+
+def test_the_preview_region_is_the_screen_grown_by_the_margin_within_the_plane():
+    from napari_midnet.deblur import preview_region
+
+    assert preview_region(np.array([[100, 200], [299, 499]]), (1000, 1000), 64) == (slice(36, 364), slice(136, 564))
+    assert preview_region(np.array([[-50, -50], [2000, 2000]]), (300, 400), 64) == (slice(0, 300), slice(0, 400))
+    rows, cols = preview_region(np.array([[500, 990], [501, 999]]), (1000, 1000), 0)  # a sliver: at least 32 px
+    assert rows.stop - rows.start >= 32 and cols.stop - cols.start >= 32 and cols.stop == 1000

@@ -93,6 +93,21 @@ def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: Restor
                          time.monotonic() - start)
 
 
+def preview_region(corners: np.ndarray, shape: tuple[int, int], margin: int) -> tuple[slice, slice]:
+    """The part of a plane on screen (napari's corner pixels of its last two axes: [[top, left],
+    [bottom, right]]), grown by `margin` on each side for the network's context and to at
+    least MIN_SIDE, within the plane: what Preview deblurs instead of the whole image."""
+    from .restore import MIN_SIDE
+
+    region = []
+    for axis, length in enumerate(shape):
+        low, high = int(max(corners[0][axis], 0)) - margin, int(min(corners[1][axis], length - 1)) + 1 + margin
+        short = max(MIN_SIDE - (high - low), 0)
+        low, high = max(low - short // 2, 0), min(high + short - short // 2, length)
+        region.append(slice(max(min(low, length - MIN_SIDE), 0), max(high, min(MIN_SIDE, length))))
+    return region[0], region[1]
+
+
 def provenance(loaded: LoadedModel, options: RestoreOptions, blur_log: BlurLog | None = None) -> dict:
     """What made a result, for the layer's metadata (dock) and the TIFF description (CLI);
     `options` as resolved (restore.resolve_options): the tile and device that ran."""
