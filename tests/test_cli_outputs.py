@@ -277,3 +277,24 @@ def test_a_bad_scheduler_is_one_sentence_before_any_work(tmp_path, weights, caps
     code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", tmp_path / "out", "--model", weights,
                        "--scheduler", "tcp://127.0.0.1:9")  # nothing listens on the discard port
     assert code == 1 and "cannot reach the scheduler" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_mid_write_fails_that_image_only_and_leaves_no_partial_file(tmp_path, weights):
+    """Issue 18.8: simulated with a file-size limit (writes past it fail as on a full disk)."""
+    import subprocess
+    import sys
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tifffile.imwrite(inputs / "big.tif", image((1024, 1024)))  # 2 MB of uint16 out: over the limit
+    tifffile.imwrite(inputs / "small.tif", image((64, 80)))
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000)); "
+            "from napari_midnet.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "deblur", str(inputs), "-o", str(tmp_path / "out"),
+                           "--model", str(weights)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "big.tif: could not write" in done.stderr and "the disk is full" in done.stderr
+    assert "1 of 2 images failed: big.tif" in done.stderr
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["small.tif"]  # no partial big.tif

@@ -168,8 +168,20 @@ def write_tiff(path: str | os.PathLike, image: np.ndarray, overwrite: bool = Fal
     else:
         axes = {"axes": layout.axes} if layout.axes and len(layout.axes) == image.ndim else {}
         options["metadata"] = axes | midnet
-    with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, image, **options)
+    try:
+        with atomic_path(path) as tmp:
+            tifffile.imwrite(tmp, image, **options)
+    except OSError as error:  # nothing is left behind: the temp file is gone, `path` untouched
+        raise OSError(f"could not write {path} ({_write_failure(error)}); nothing was written") from None
+
+
+def _write_failure(error: OSError) -> str:
+    """Why a write failed, in words: a full disk (or a file-size limit) says so."""
+    import errno
+
+    if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "requested and" in str(error):
+        return "the disk is full, or a file-size limit was reached"
+    return error.strerror or str(error)
 
 
 @contextmanager
