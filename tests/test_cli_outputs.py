@@ -298,3 +298,18 @@ def test_a_disk_that_fills_mid_write_fails_that_image_only_and_leaves_no_partial
     assert "big.tif: could not write" in done.stderr and "the disk is full" in done.stderr
     assert "1 of 2 images failed: big.tif" in done.stderr
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["small.tif"]  # no partial big.tif
+
+
+def test_a_corrupt_tile_in_a_tiled_tiff_is_one_sentence_and_the_batch_goes_on(tmp_path, weights, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tifffile.imwrite(inputs / "tiled.tif", image((512, 512)), tile=(256, 256), compression="zlib")
+    with tifffile.TiffFile(inputs / "tiled.tif") as tif:
+        offset = tif.pages[0].dataoffsets[2] + 10
+    data = bytearray((inputs / "tiled.tif").read_bytes())
+    data[offset:offset + 200] = b"\0" * 200  # the third tile's compressed bytes
+    (inputs / "tiled.tif").write_bytes(bytes(data))
+    tifffile.imwrite(inputs / "good.tif", image())
+    code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "out", "--model", weights)
+    assert code == 1 and "cannot read tiled.tif as an image" in err and "1 of 2 images failed: tiled.tif" in err
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["good.tif"]
