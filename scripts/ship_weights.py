@@ -3,6 +3,7 @@ data sources with their licences, the simulator's calibration, the checks and (k
 models) how the blur is estimated and how well.
 
 Usage: python scripts/ship_weights.py RUNS_DIR CALIBRATION_JSON [PRESET]
+       python scripts/ship_weights.py --update-checks PRESET CHECKS_JSON   (re-measured checks, same tensors)
 (RUNS_DIR holds PRESET.safetensors and PRESET-checks.json from scripts/train_shipped_weights.sh,
 and for a kernel-aware PRESET blur-estimator.json from scripts/train_blur_estimator.py;
 CALIBRATION_JSON is `python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json`.)
@@ -44,6 +45,23 @@ SEED_RECIPE = ("PRESET={preset} scripts/train_shipped_weights.sh (from scratch: 
 DO_NO_HARM_PSNR = 32.0  # a model scoring below this on a sharp input ships untrained
 
 
+def checks_entry(preset: str, reports: dict) -> dict:
+    """The card's `checks`: the command and its report for this preset."""
+    return {"command": f"python scripts/check_blind_model.py --models {preset} --json <file>", preset: reports[preset]}
+
+
+def update_checks(preset: str, checks: Path) -> None:
+    """Re-measured checks into a shipped preset's card (after a change of the restoration);
+    the tensors stay as they are (their sha256 is checked)."""
+    shipped = load_model(preset)
+    card = dict(shipped.card) | {"checks": checks_entry(preset, json.loads(checks.read_text()))}
+    target = Path(__file__).resolve().parents[1] / "resources" / f"{preset}.safetensors"
+    sha = save_weights(shipped.model, target, card, half=True)
+    if sha != shipped.sha256:
+        sys.exit(f"{preset}: the tensors changed ({sha[:10]} != {shipped.sha256[:10]}); restore the file")
+    print(f"updated the checks of {target} (tensors unchanged, sha256 {sha[:10]})")
+
+
 def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
     final = load_model(runs / f"{preset}.safetensors")
     card = dict(final.card)
@@ -53,10 +71,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
         "command": "python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json",
         "fits": json.loads(calibration.read_text()),
     }
-    card["checks"] = {
-        "command": f"python scripts/check_blind_model.py --models {preset} --json <file>",
-        **json.loads((runs / f"{preset}-checks.json").read_text()),
-    }
+    card["checks"] = checks_entry(preset, json.loads((runs / f"{preset}-checks.json").read_text()))
     if final.model.config.condition_planes:
         card["blur_estimation"] = {
             "how": "napari_midnet.blur: spectral features of 256-px windows (Welch average for the frame, "
@@ -77,4 +92,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:4])
+    if sys.argv[1] == "--update-checks":  # --update-checks PRESET CHECKS.json
+        update_checks(sys.argv[2], Path(sys.argv[3]))
+    else:
+        main(Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:4])

@@ -11,8 +11,10 @@ import numpy as np
 
 from . import __version__
 from .events import BlurIdentified, TileDone, tap
+from .files import read_image, read_tiff_layout, write_tiff
+from .readouts import compute_readout, middle_gray_plane
 from .registry import ModelRegistry
-from .restore import RestoreOptions, plane_shape, resolve_options, restore
+from .restore import MIN_SIDE, RestoreOptions, plane_shape, resolve_options, restore
 from .state import DeblurSettings
 from .weights import LoadedModel
 
@@ -77,9 +79,6 @@ def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: Restor
                 ) -> Generator[TileDone | BlurIdentified, None, FileDeblurred]:
     """Read, restore and write one file, keeping its instrument metadata and recording what ran:
     the command line's unit of work, in one process or as a task on a cluster worker."""
-    from .files import read_image, read_tiff_layout, write_tiff
-    from .readouts import compute_readout, middle_gray_plane
-
     start = time.monotonic()
     image = read_image(source)
     options = resolve_options(options, plane_shape(image.shape))
@@ -97,8 +96,6 @@ def preview_region(corners: np.ndarray, shape: tuple[int, int], margin: int) -> 
     """The part of a plane on screen (napari's corner pixels of its last two axes: [[top, left],
     [bottom, right]]), grown by `margin` on each side for the network's context and to at
     least MIN_SIDE, within the plane: what Preview deblurs instead of the whole image."""
-    from .restore import MIN_SIDE
-
     region = []
     for axis, length in enumerate(shape):
         low, high = int(max(corners[0][axis], 0)) - margin, int(min(corners[1][axis], length - 1)) + 1 + margin

@@ -9,11 +9,11 @@ float32 accumulator of the slice being restored.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .blur import MIN_FIT_SIDE, BlurEstimate, condition_planes, focus_map, uniform_map
+from .blur import MIN_FIT_SIDE, BlurEstimate, condition_planes, focus_map, noise_std, uniform_map
 from .databar import detect_databar
 from .device import auto_tile, autocast, pick_device
 from .events import BlurIdentified, TileDone
@@ -54,8 +54,6 @@ def is_colour_layout(shape: tuple[int, ...]) -> bool:
 def resolve_options(options: RestoreOptions, shape: tuple[int, int]) -> RestoreOptions:
     """The options as they will run on planes of `shape`: the device and tile chosen once, so
     the record names what ran (not 'auto')."""
-    from dataclasses import replace
-
     device = pick_device(options.device)
     return replace(options, device=device, tile=options.tile or auto_tile(*shape, device))
 
@@ -135,8 +133,7 @@ def restore(image: np.ndarray, model, options: RestoreOptions | None = None
             turned = None if spots is None else turned_spots(spots, view, *turn)
             for first in range(0, len(grid.positions), batch):
                 chunk = grid.positions[first:first + batch]
-                tiles = np.stack([source[y:y + grid.tile_h, x:x + grid.tile_w] for y, x in chunk]).astype(np.float32)
-                tiles = normalised(tiles, lo, hi)
+                tiles = normalised(np.stack([source[y:y + grid.tile_h, x:x + grid.tile_w] for y, x in chunk]), lo, hi)
                 inputs = tiles[:, None]
                 if turned is not None:
                     extra = np.stack([condition_planes(values, turned[:, y:y + grid.tile_h, x:x + grid.tile_w],
@@ -187,10 +184,6 @@ def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | N
     """A kernel-aware network's spot per pixel ((3, rows, cols): sxx, sxy, syy) for one plane:
     its focus map (read on the first `blur_rows`, above an info bar, and carried on below), or
     the blur the user gave, with the plane's measured noise."""
-    from dataclasses import replace
-
-    from .blur import noise_std
-
     shape = plane.shape
     plane_01 = normalised(plane[:blur_rows], lo, hi)
     if given is None:

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import ModelConfig
+
 
 class Restorer(nn.Module):
     """What the tiler, the trainer and the weights loader need of an architecture."""
@@ -151,6 +153,16 @@ def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 def upsample_to(x: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def ungated_unet_config(architecture: str, state: dict, middle_blocks: int, image_planes: int) -> ModelConfig:
+    """The ModelConfig of card-less weights of a U-Net without attention gates (MSTSGM,
+    MedDeblur): width and condition planes from `head.weight`, blocks per level from the keys.
+    `image_planes`: input planes before the condition (MedDeblur's recurrence adds one)."""
+    head = state["head.weight"]
+    return ModelConfig(architecture=architecture, width=int(head.shape[0]), enc_blocks=count_blocks(state, "encoders"),
+                       middle_blocks=middle_blocks, dec_blocks=count_blocks(state, "decoders"),
+                       attention_gates=False, condition_planes=int(head.shape[1]) - image_planes)
 
 
 def count_blocks(state: dict, prefix: str) -> tuple[int, ...]:

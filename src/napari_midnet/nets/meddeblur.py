@@ -24,9 +24,9 @@ from .blocks import (
     ChannelPool,
     CoarseToFine,
     ResidualDenseBlock,
-    count_blocks,
     downsample,
     pad_to_multiple,
+    ungated_unet_config,
     upsample_to,
     zero_output,
 )
@@ -124,9 +124,6 @@ class MedDeblur(CoarseToFine):
 
 
 def config_from_state(state: dict) -> ModelConfig | None:
-    head = state.get("head.weight")
-    if head is None or "cell.gates.weight" not in state:
+    if "head.weight" not in state or "cell.gates.weight" not in state:
         return None
-    return ModelConfig(architecture="meddeblur", width=int(head.shape[0]), enc_blocks=count_blocks(state, "encoders"),
-                       middle_blocks=0, dec_blocks=count_blocks(state, "decoders"), attention_gates=False,
-                       condition_planes=int(head.shape[1]) - 2)
+    return ungated_unet_config("meddeblur", state, middle_blocks=0, image_planes=2)  # the image and the estimate

@@ -29,9 +29,9 @@ from ..config import ModelConfig
 from .blocks import (
     CoarseToFine,
     ResidualBlock,
-    count_blocks,
     downsample,
     pad_to_multiple,
+    ungated_unet_config,
     upsample_to,
     zero_output,
 )
@@ -154,10 +154,7 @@ class MSTSGM(CoarseToFine):
 
 
 def config_from_state(state: dict) -> ModelConfig | None:
-    head = state.get("head.weight")
-    if head is None or "shallow.0.convs.0.weight" not in state:
+    if "head.weight" not in state or "shallow.0.convs.0.weight" not in state:
         return None
     stages = {key.split(".")[1] for key in state if key.startswith("tcn.")}
-    return ModelConfig(architecture="mstsgm", width=int(head.shape[0]), enc_blocks=count_blocks(state, "encoders"),
-                       middle_blocks=len(stages), dec_blocks=count_blocks(state, "decoders"),
-                       attention_gates=False, condition_planes=int(head.shape[1]) - 1)
+    return ungated_unet_config("mstsgm", state, middle_blocks=len(stages), image_planes=1)

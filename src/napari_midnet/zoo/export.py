@@ -1,37 +1,26 @@
-"""BioImage Model Zoo (bioimage.io) packages: export ours, and import ours or a foreign 2-D restorer.
-
-A package of ours restores exactly as the native model (the same network through the same
-tiler, rebuilt from its `pytorch_state_dict` and the model card in `config.napari_midnet`). A
-foreign single-channel 2-D restoration model runs through bioimageio.core's own pipeline, with
-its own pre- and post-processing. bioimageio.core, onnx and onnxruntime are the optional extra
-`napari-midnet[bioimageio]`, imported only here and only when used.
-"""
+"""Export a model of ours as a bioimage.io package (format 0.5), tested by bioimageio.core."""
 
 from __future__ import annotations
 
 import copy
 import inspect
-import io
 import json
-import re
 import tempfile
 import warnings
 from collections.abc import Generator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .config import ModelConfig
-from .events import ExportStep
-from .files import atomic_path
-from .imaging import central_crop
-from .restore import NON_FINITE_OUTPUT, RestoreOptions
-from .weights import PACKAGE_DESCRIPTIONS, LoadedModel, WeightsError, tensors_sha256
+from .. import __version__
+from ..events import ExportStep
+from ..files import atomic_path
+from ..imaging import central_crop
+from ..restore import NON_FINITE_OUTPUT, RestoreOptions
+from ..weights import LoadedModel, tensors_sha256
+from .common import WEIGHT_FORMATS, first_error, package_name, quiet, require_extra
 
-WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
 ONNX_OPSET = 18
 HALO = RestoreOptions().overlap  # the tiler's overlap: what a block needs on each side
 GREY_LEVELS = 255.0  # 8-bit in and out, the network sees [0, 1] (as in training)
@@ -45,17 +34,12 @@ CITATIONS = [
     {"text": "napari-midnet: deblur SEM images in napari or from the shell",
      "url": "https://pypi.org/project/napari-midnet/"},
 ]
-INSTALL_HINT = "pip install 'napari-midnet[bioimageio]'"
 ARCHITECTURE_FILE = "midnet_architecture.py"
 ARCHITECTURE_CALLABLE = "build_midnet"
 
 
 class ExportError(ValueError):
     """A model that cannot be exported, or a package that failed its own test; one sentence."""
-
-
-# ---------------------------------------------------------------------------------------------
-# export
 
 
 def check_exportable(loaded: LoadedModel) -> None:
@@ -74,7 +58,7 @@ def min_input_side(model) -> int:
     """The smallest side (a multiple of the stride) at which every local pooling window fits
     inside its feature map, so one exported graph (TorchScript or ONNX) covers all valid sizes,
     and which leaves at least one output pixel inside the halo."""
-    from .nets.blocks import ChannelPool
+    from ..nets.blocks import ChannelPool
 
     side = model.stride * -(-(2 * HALO + 1) // model.stride)
     for module in model.modules():
@@ -94,7 +78,7 @@ def export_package(loaded: LoadedModel, out: str | Path, overwrite: bool = False
     if out.exists() and not overwrite:
         raise ExportError(f"{out} exists; pass --overwrite to replace it")
     check_exportable(loaded)
-    _require_extra()
+    require_extra(ExportError)
     model = copy.deepcopy(loaded.model).cpu().eval()
     side = min_input_side(model)
     with tempfile.TemporaryDirectory(prefix="midnet-bioimageio-") as folder:
@@ -115,7 +99,7 @@ def export_package(loaded: LoadedModel, out: str | Path, overwrite: bool = False
             from bioimageio.spec import save_bioimageio_package
 
             out.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(out) as tmp, _quiet():
+            with atomic_path(out) as tmp, quiet():
                 save_bioimageio_package(rdf, output_path=tmp.with_suffix(".zip"))
                 tmp.with_suffix(".zip").replace(tmp)
 
@@ -134,8 +118,8 @@ def export_package(loaded: LoadedModel, out: str | Path, overwrite: bool = False
 def architecture_source() -> str:
     """One self-contained Python file with the network, made from this package's own source
     (bioimage.io runs the file alone, so it cannot import napari_midnet)."""
-    from . import config
-    from .nets import blocks, midnet
+    from .. import config
+    from ..nets import blocks, midnet
 
     parts = [config.ModelConfig, blocks.Restorer, blocks.LayerNorm2d, blocks.SimpleGate, blocks.ChannelPool,
              blocks.box_mean, blocks._sums_where_box_fits, blocks.pad_to_multiple, midnet.NAFBlock,
@@ -170,7 +154,7 @@ def write_onnx(model, path: Path, min_side: int) -> None:
     stride = model.stride
     example = torch.rand(1, 1, min_side + stride, min_side + 2 * stride)
     axes = {0: "batch", 2: "rows", 3: "cols"}
-    with _quiet(), torch.inference_mode():
+    with quiet(), torch.inference_mode():
         torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
                           input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": axes, "output": axes})
@@ -186,8 +170,8 @@ def _write_state_dict(model, path: Path) -> str:
 
 
 def _test_input(side: int) -> np.ndarray:
-    from .bundled import sample_paths
-    from .files import read_image
+    from ..bundled import sample_paths
+    from ..files import read_image
 
     return central_crop(read_image(sample_paths()["SEM blurry"]), side).astype(np.float32)[None, None]
 
@@ -209,10 +193,10 @@ def _write_cover(loaded: LoadedModel, path: Path) -> None:
     """Before | after on the bundled sample, through napari-midnet's own tiler (2:1)."""
     import imageio.v3 as iio
 
-    from .bundled import sample_paths
-    from .events import drain
-    from .files import read_image
-    from .restore import restore
+    from ..bundled import sample_paths
+    from ..events import drain
+    from ..files import read_image
+    from ..restore import restore
 
     before = np.ascontiguousarray(central_crop(read_image(sample_paths()["SEM blurry"]), 384))
     after = drain(restore(before, loaded.model, RestoreOptions(device="cpu", keep_databar=False)))
@@ -231,7 +215,7 @@ def _axes(side: int, stride: int, output: bool) -> list[dict]:
 def _description(loaded: LoadedModel, model, side: int, exported_sha: str) -> dict:
     import torch
 
-    from .nets import count_parameters
+    from ..nets import count_parameters
 
     version = torch.__version__.split("+")[0]
     kwargs = model.config.as_dict() | {"pool_window": _pool_window(model)}
@@ -241,7 +225,7 @@ def _description(loaded: LoadedModel, model, side: int, exported_sha: str) -> di
     return {
         "format_version": "0.5.12",  # what bioimageio.core 0.11 validates
         "type": "model",
-        "name": _package_name(loaded.name),
+        "name": package_name(loaded.name),
         "description": f"Deblurs grayscale SEM images: {loaded.name}, a MIDNet (NAFNet U-Net with soft attention "
                        f"gates) trained by napari-midnet {__version__}. Input and output in 8-bit grey levels.",
         "authors": [{"name": "napari-midnet developers"}],
@@ -293,221 +277,15 @@ def _documentation(loaded: LoadedModel, side: int) -> str:
 def _test_or_refuse(rdf: Path, weight_format: str) -> None:
     from bioimageio.core import test_model
 
-    with _quiet():
+    with quiet():
         summary = test_model(rdf, weight_format=weight_format)
     if summary.status != "passed":
         raise ExportError(f"the package's own bioimageio.core test failed for {weight_format}: "
-                          f"{_first_error(summary)}; nothing was written")
-
-
-# ---------------------------------------------------------------------------------------------
-# import
-
-
-def load_package(path: str | Path) -> LoadedModel:
-    """A bioimage.io package as a LoadedModel: ours as the native network, a foreign 2-D
-    single-channel restorer as a ZooModel; anything else one sentence."""
-    path = Path(path)
-    if not path.exists():
-        raise WeightsError(f"bioimage.io package not found: {path}")
-    _require_extra(WeightsError)
-    from bioimageio.spec import load_model_description
-    from bioimageio.spec.model.v0_5 import ModelDescr
-
-    source = next((path / name for name in PACKAGE_DESCRIPTIONS if (path / name).is_file()), path)
-    try:
-        with _quiet():
-            descr = load_model_description(source)
-    except Exception as error:  # a zip that is not one, unreadable yaml: many types
-        raise WeightsError(f"{path.name} is not a readable bioimage.io package ({_short(error)})") from None
-    if not isinstance(descr, ModelDescr):
-        summary = getattr(descr, "validation_summary", None)
-        why = _first_error(summary) if summary is not None else f"format {getattr(descr, 'format_version', '?')}"
-        raise WeightsError(f"{path.name} is not a valid bioimage.io model (format 0.5) package: {why}")
-    ours = (descr.config.model_extra or {}).get("napari_midnet")
-    if isinstance(ours, dict):
-        return _load_ours(descr, ours, path)
-    return LoadedModel(ZooModel(descr), _package_name(str(descr.name)),
-                       {"trained": True, "source": "bioimage.io", "package": str(path)}, _weights_sha(descr))
-
-
-def _load_ours(descr, ours: dict, path: Path) -> LoadedModel:
-    import torch
-
-    from .nets import build_model
-
-    entry = descr.weights.pytorch_state_dict
-    if entry is None:
-        raise WeightsError(f"{path.name} has no pytorch_state_dict weights")
-    kwargs = dict(entry.architecture.kwargs)
-    window = kwargs.pop("pool_window", None)
-    try:
-        state = torch.load(io.BytesIO(_read(entry.source)), map_location="cpu", weights_only=True)
-        model = build_model(ModelConfig.from_dict(kwargs))
-        model.load_state_dict(state)
-    except Exception as error:  # torch and the config raise many types for bad files
-        raise WeightsError(f"{path.name}: its weights do not load ({_short(error)})") from None
-    if tensors_sha256(state) != ours.get("exported_sha256"):
-        raise WeightsError(f"{path.name}: its weights are not the ones its model card describes (sha256 differs)")
-    model.set_pool_window(window)
-    card = dict(ours.get("card") or {}) | {"bioimageio_package": str(path)}
-    return LoadedModel(model.eval(), str(ours.get("name") or path.stem), card, str(ours.get("weights_sha256", "")))
-
-
-def packaged_file(loaded: LoadedModel, weight_format: str, path: Path) -> bool:
-    """Write the `weight_format` weights of the package `loaded` came from to `path`; False
-    when it came from no package or the package has none of that format."""
-    package = loaded.card.get("bioimageio_package")
-    if not package:
-        return False
-    from bioimageio.spec import load_model_description
-
-    with _quiet():
-        descr = load_model_description(package)
-    entry = getattr(descr.weights, weight_format, None)
-    if entry is None:
-        return False
-    path.write_bytes(_read(entry.source))
-    return True
-
-
-class ZooModel:
-    """A foreign bioimage.io model: whole planes through bioimageio.core's prediction pipeline
-    (its own pre/post-processing and blocking). The tiler hands it planes, not tiles."""
-
-    restores_whole_planes = True
-    config = ModelConfig(architecture="bioimageio")  # blind: no condition planes
-
-    def __init__(self, descr):
-        self.descr = descr
-        self.name = str(descr.name)
-        self.input, self.output = _check_foreign(descr)
-        self._pipeline = None
-
-    def restore_plane(self, plane: np.ndarray) -> np.ndarray:
-        from bioimageio.core import create_prediction_pipeline, predict
-
-        if self._pipeline is None:
-            with _quiet():
-                self._pipeline = create_prediction_pipeline(self.descr)
-        axes = [str(axis.id) for axis in self.input.axes]
-        padded, crop = _pad_to_valid(plane.astype(np.float32), self.input)
-        array = padded.reshape([padded.shape[0] if a == "y" else padded.shape[1] if a == "x" else 1 for a in axes])
-        with _quiet():
-            sample = predict(model=self._pipeline, inputs={self.input.id: array})
-        result = sample.members[self.output.id].data
-        order = [str(axis) for axis in result.dims]
-        values = np.asarray(result.transpose(*[d for d in order if d not in ("y", "x")], "y", "x"))
-        return values.reshape(values.shape[-2:])[crop].astype(np.float32)
-
-
-def _check_foreign(descr):
-    """The single input and output of a 2-D one-channel image-to-image model, or one sentence."""
-    name = descr.name
-    if len(descr.inputs) != 1 or len(descr.outputs) != 1:
-        raise WeightsError(f"{name} has {len(descr.inputs)} inputs and {len(descr.outputs)} outputs; napari-midnet "
-                           "runs models of one image in, one image out")
-    tensors = (descr.inputs[0], descr.outputs[0])
-    for role, tensor in zip(("input", "output"), tensors):
-        kinds = {str(axis.id): axis.type for axis in tensor.axes}
-        spatial = [axis for axis, kind in kinds.items() if kind == "space"]
-        if spatial != ["y", "x"] and sorted(spatial) != ["x", "y"]:
-            raise WeightsError(f"{name} is a {len(spatial)}-D model (its {role} axes are {', '.join(kinds)}); "
-                               "napari-midnet restores 2-D images")
-        channels = [axis for axis in tensor.axes if axis.type == "channel"]
-        count = len(channels[0].channel_names) if channels else 1
-        if count != 1:
-            raise WeightsError(f"{name} has {count} {role} channels; napari-midnet restores "
-                               "single-channel (grayscale) images")
-        if any(kinds[axis] not in ("batch", "channel", "space") for axis in kinds):
-            raise WeightsError(f"{name} has a {role} axis napari-midnet cannot feed ({', '.join(kinds)})")
-    label_ops = {"binarize", "sigmoid", "softmax"}
-    ends = {getattr(op, "id", "") for op in tensors[1].postprocessing}
-    tags = {str(tag).lower() for tag in descr.tags}
-    if ends & label_ops or tags & {"segmentation", "instance-segmentation", "semantic-segmentation"}:
-        raise WeightsError(f"{name} is a segmentation model (its output is labels or probabilities, not an "
-                           "image); napari-midnet runs image restoration models")
-    return tensors
-
-
-def _pad_to_valid(plane: np.ndarray, tensor) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """Mirror-pad the plane bottom/right to the input's nearest valid size (min + n * step)."""
-    sizes = {str(axis.id): axis.size for axis in tensor.axes if axis.type == "space"}
-    target = []
-    for axis, length in zip(("y", "x"), plane.shape):
-        size = sizes[axis]
-        if isinstance(size, int):
-            target.append(size)
-        else:
-            step = size.step or 1
-            target.append(size.min + max(0, -(-(length - size.min) // step)) * step)
-    if any(want < have for want, have in zip(target, plane.shape)):
-        raise WeightsError(f"the image ({plane.shape[1]} x {plane.shape[0]}) is larger than the fixed input size "
-                           f"{target[1]} x {target[0]} of this bioimage.io model")
-    padded = np.pad(plane, [(0, want - have) for want, have in zip(target, plane.shape)], mode="symmetric")
-    return padded, (slice(0, plane.shape[0]), slice(0, plane.shape[1]))
-
-
-def _weights_sha(descr) -> str:
-    for fmt in WEIGHT_FORMATS:
-        entry = getattr(descr.weights, fmt, None)
-        if entry is not None and entry.sha256 is not None:
-            return str(entry.sha256)
-    return ""
-
-
-# ---------------------------------------------------------------------------------------------
-# shared
-
-
-def _require_extra(error=ExportError) -> None:
-    try:
-        import bioimageio.core  # noqa: F401
-        import onnx  # noqa: F401
-    except ImportError:
-        raise error(f"bioimage.io packages need the optional extra: {INSTALL_HINT}") from None
-
-
-@contextmanager
-def _quiet():
-    """bioimageio's loguru messages and known warnings stay out of the user's terminal."""
-    from loguru import logger
-
-    logger.disable("bioimageio")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.enable("bioimageio")
-
-
-def _read(source) -> bytes:
-    from bioimageio.spec.utils import get_reader
-
-    return get_reader(source).read()
+                          f"{first_error(summary)}; nothing was written")
 
 
 def _pool_window(model) -> int | None:
-    from .nets.blocks import ChannelPool
+    from ..nets.blocks import ChannelPool
 
     pools = [module for module in model.modules() if isinstance(module, ChannelPool)]
     return None if not pools or pools[0].window is None else pools[0].window * pools[0].downscale
-
-
-def _package_name(name: str) -> str:
-    """bioimage.io names: 5-128 letters, digits and _+- ()."""
-    cleaned = re.sub(r"[^A-Za-z0-9_+\- ()]", "-", f"napari-midnet {name}")
-    return cleaned[:128]
-
-
-def _first_error(summary) -> str:
-    for detail in summary.details:
-        for error in detail.errors:
-            return f"{detail.name}: {_short(error.msg)}"
-    return "no details"
-
-
-def _short(error) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
