@@ -108,8 +108,47 @@ def parse_blur(text: str) -> BlurEstimate | None:
 def noise_std(image: np.ndarray) -> float:
     """Robust white-noise std: median absolute Laplacian / 0.6745, divided by the kernel's norm
     (sqrt 20). Structure inflates it a little; SEM frames are noise-dominated at 1 px."""
-    response = convolve(np.asarray(image, dtype=np.float64), _LAPLACIAN, mode="reflect")[1:-1, 1:-1]
-    return float(np.median(np.abs(response)) / 0.6745 / np.sqrt(20.0))
+    return banded_noise_std(lambda top, bottom: image[top:bottom], np.shape(image))
+
+
+NOISE_BAND = 512  # rows of Laplacian response held at a time
+
+
+def banded_noise_std(read, shape: tuple[int, int]) -> float:
+    """`noise_std` of a plane read a band of rows at a time (`read(top, bottom)`), exactly: the
+    median is found by counting the responses in fine bins, then sorting only the values of the
+    bins that hold it, so a plane of any height is measured in flat memory."""
+    height, width = shape
+    if height < 3 or width < 3:
+        return 0.0
+
+    def responses():
+        for top in range(1, height - 1, NOISE_BAND):
+            bottom = min(top + NOISE_BAND, height - 1)
+            band = np.asarray(read(top - 1, bottom + 1), dtype=np.float64)
+            yield np.abs(convolve(band, _LAPLACIAN, mode="reflect")[1:-1, 1:-1]).ravel()
+
+    return float(_median(responses) / 0.6745 / np.sqrt(20.0))
+
+
+_BIN_SHIFT = 44  # non-negative float64 bit patterns sort as integers; their top 20 bits make the bins
+
+
+def _median(values) -> float:
+    """np.median of the non-negative values that `values()` yields in pieces, read twice."""
+    counts = np.zeros(1 << (64 - _BIN_SHIFT), dtype=np.int64)
+    for piece in values():
+        counts += np.bincount(piece.view(np.int64) >> _BIN_SHIFT, minlength=counts.size)
+    total = int(counts.sum())
+    ranks = ((total - 1) // 2, total // 2)
+    below = np.cumsum(counts)
+    bins = np.searchsorted(below, np.array(ranks), side="right")
+    kept = [piece[np.isin(piece.view(np.int64) >> _BIN_SHIFT, bins)] for piece in values()]
+    chosen, counted = np.unique(np.concatenate(kept), return_counts=True)
+    start = below[bins[0]] - counts[bins[0]]  # values below the first chosen bin
+    positions = np.cumsum(counted) + start
+    low, high = (chosen[np.searchsorted(positions, rank, side="right")] for rank in ranks)
+    return (low + high) / 2
 
 
 # --- the estimator: spectral features of 256-px windows, regressed by a small MLP -------------
@@ -230,16 +269,6 @@ def spot_of(targets: np.ndarray, noise: float) -> BlurEstimate:
     return BlurEstimate(float(np.sqrt(major2)), float(np.sqrt(minor2)), angle, float(noise))
 
 
-def _check(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"blur estimation needs a 2-D grayscale image, got shape {image.shape}")
-    if min(image.shape) < MIN_FIT_SIDE:
-        raise ValueError(f"the image is {image.shape[1]} x {image.shape[0]} pixels; "
-                         f"estimating its blur needs at least {MIN_FIT_SIDE} x {MIN_FIT_SIDE}")
-    return image
-
-
 def estimate_blur(image: np.ndarray) -> BlurEstimate:
     """The frame's defocus spot and noise, from the frame alone (Welch-averaged spectrum of its
     256-px windows). Intensities in [0, 1]; leave an info bar out (`readouts.identify` does)."""
@@ -259,18 +288,18 @@ class FocusMap:
     def sigma_map(self) -> np.ndarray:
         """Per-pixel blur size (geometric mean of the axes, px), bilinear between window centres."""
         determinant = np.clip(np.linalg.det(self.covariances), 0.0, None)
-        return self._upsample(np.sqrt(np.sqrt(determinant)))
+        return self._upsample(np.sqrt(np.sqrt(determinant)), slice(0, self.shape[0]), slice(0, self.shape[1]))
 
-    def covariance_planes(self) -> np.ndarray:
-        """(3, H, W): the spot's sxx, sxy, syy per pixel, for the network's condition."""
-        return np.stack([self._upsample(self.covariances[..., i, j]) for i, j in ((0, 0), (0, 1), (1, 1))])
+    def covariance_region(self, rows: slice, cols: slice) -> np.ndarray:
+        """(3, h, w): the spot's sxx, sxy, syy per pixel of a region, for the network's condition
+        (computed for the region alone: a tile of a huge plane needs no full-size planes)."""
+        return np.stack([self._upsample(self.covariances[..., i, j], rows, cols) for i, j in ((0, 0), (0, 1), (1, 1))])
 
-    def _upsample(self, grid: np.ndarray) -> np.ndarray:
-        height, width = self.shape
+    def _upsample(self, grid: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
         if grid.shape == (1, 1):
-            return np.full(self.shape, grid[0, 0], dtype=np.float32)
-        ys = np.interp(np.arange(height), self.centres_y, np.arange(len(self.centres_y)))
-        xs = np.interp(np.arange(width), self.centres_x, np.arange(len(self.centres_x)))
+            return np.full((rows.stop - rows.start, cols.stop - cols.start), grid[0, 0], dtype=np.float32)
+        ys = np.interp(np.arange(rows.start, rows.stop), self.centres_y, np.arange(len(self.centres_y)))
+        xs = np.interp(np.arange(cols.start, cols.stop), self.centres_x, np.arange(len(self.centres_x)))
         y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
         y1, x1 = np.minimum(y0 + 1, grid.shape[0] - 1), np.minimum(x0 + 1, grid.shape[1] - 1)
         wy, wx = (ys - y0)[:, None], (xs - x0)[None, :]
@@ -281,15 +310,32 @@ class FocusMap:
 
 def focus_map(image: np.ndarray) -> FocusMap:
     """The blur per overlapping 256-px window (stride 128), and the whole frame's."""
-    image = _check(image)
-    noise = noise_std(image)
-    height, width = image.shape
-    padded, ys, xs = window_grid(image)
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"blur estimation needs a 2-D grayscale image, got shape {image.shape}")
+    return banded_focus_map(lambda top, bottom: image[top:bottom], image.shape)
+
+
+def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
+    """`focus_map` of a plane in [0, 1] read a band of rows at a time (`read(top, bottom)`):
+    one row of windows is in memory at once, so a plane of any height fits."""
+    height, width = shape
+    if min(shape) < MIN_FIT_SIDE:
+        raise ValueError(f"the image is {width} x {height} pixels; "
+                         f"estimating its blur needs at least {MIN_FIT_SIDE} x {MIN_FIT_SIDE}")
+    noise = banded_noise_std(read, shape)
+    if height < WINDOW or width < WINDOW:  # small: mirrored up to one window, in memory
+        padded, ys, xs = window_grid(np.asarray(read(0, height), dtype=np.float32))
+        read = lambda top, bottom: padded[top:bottom]  # noqa: E731
+    else:
+        ys, xs = _window_starts(height, WINDOW, WINDOW // 2), _window_starts(width, WINDOW, WINDOW // 2)
     model = regressor()
     covariances, total = [], 0.0
-    for powers in window_powers(padded, [(y, x) for y in ys for x in xs]):
-        covariances += [_above_floor(model(spectral_features(power, noise))) for power in powers]
-        total = total + powers.sum(axis=0)
+    for y in ys:
+        band = read(y, y + WINDOW)
+        for powers in window_powers(band, [(0, x) for x in xs]):
+            covariances += [_above_floor(model(spectral_features(power, noise))) for power in powers]
+            total = total + powers.sum(axis=0)
     covariances = np.array(covariances).reshape(len(ys), len(xs), 2, 2)
     whole = _above_floor(model(spectral_features(total / (len(ys) * len(xs)), noise)))
     estimate = BlurEstimate.from_covariance(whole, noise)

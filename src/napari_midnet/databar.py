@@ -17,7 +17,7 @@ def detect_databar(image: np.ndarray, max_fraction: float = 0.3) -> int | None:
         return None
     height = image.shape[0]
     limit = int(height * max_fraction)
-    fractions = np.array([_mode_fraction(image[height - 1 - i]) for i in range(limit)])
+    fractions = np.array([_mode_fraction(row) for row in _rows_upwards(image, height - limit)])
     flat = fractions > 0.5
     if not flat[:2].any():
         return None
@@ -35,6 +35,12 @@ def detect_databar(image: np.ndarray, max_fraction: float = 0.3) -> int | None:
     if fractions[: height - start].min() > 0.999:  # uniform rows without any text: dark image, not a bar
         return None
     return start
+
+
+def _rows_upwards(image, stop: int, block: int = 256):
+    """The rows from the bottom up to row `stop`, read a block at a time (a lazy plane too)."""
+    for bottom in range(image.shape[0], stop, -block):
+        yield from np.asarray(image[max(bottom - block, stop):bottom])[::-1]
 
 
 def _mode_fraction(row: np.ndarray) -> float:

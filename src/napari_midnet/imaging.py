@@ -5,14 +5,52 @@ from __future__ import annotations
 
 import numpy as np
 
+BAND_ROWS = 512  # rows of a lazy array read at a time by whole-image statistics
 
-def value_range(image: np.ndarray) -> tuple[float, float]:
+
+def value_range(image) -> tuple[float, float]:
     """Intensities mapped to [0, 1] for the network: uint8 by its dtype range (as in training),
-    anything else by its own min and max (16-bit SEM data rarely fills 0..65535)."""
+    anything else by its own min and max (16-bit SEM data rarely fills 0..65535). A lazy array
+    (Region, zarr, dask) is read a band of rows at a time."""
     if image.dtype == np.uint8:
         return 0.0, 255.0
-    lo, hi = float(image.min()), float(image.max())
+    if isinstance(image, np.ndarray):
+        lo, hi = float(image.min()), float(image.max())
+    else:
+        extremes = np.array([(band.min(), band.max()) for band in row_bands(image)], dtype=np.float64)
+        lo, hi = float(extremes[:, 0].min()), float(extremes[:, 1].max())
     return lo, (hi if hi > lo else lo + 1.0)
+
+
+def row_bands(image, rows: int = BAND_ROWS):
+    """The array a band of its first axis at a time, as numpy (a lazy array read band by band)."""
+    for top in range(0, image.shape[0], rows):
+        yield np.asarray(image[top:top + rows])
+
+
+class Region:
+    """A 2-D plane (numpy, memmap, zarr or dask array, files.TiffPlane) whose slices read only
+    themselves, as numpy; `limited(rows)` is the same plane cut to its first rows."""
+
+    def __init__(self, array, rows: int | None = None):
+        self.array = array
+        self.shape = (array.shape[0] if rows is None else rows, array.shape[1])
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = 2
+
+    def limited(self, rows: int) -> Region:
+        return Region(self.array, rows)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = tuple(part for part in (key if isinstance(key, tuple) else (key,)) if part is not Ellipsis)
+        rows, cols = (*key, slice(None))[:2]
+        if isinstance(rows, slice):
+            rows = slice(*rows.indices(self.shape[0]))
+        elif not -self.shape[0] <= rows < self.shape[0]:
+            raise IndexError(f"row {rows} is outside a plane of {self.shape[0]} rows")
+        else:
+            rows = rows % self.shape[0]
+        return np.asarray(self.array[rows, cols])
 
 
 def normalised(image: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -1,24 +1,36 @@
-"""Tiled restoration as a generator: yields TileDone events, returns the restored image.
+"""Tiled restoration as a generator: yields TileDone events, hands out restored planes.
 
-Memory stays bounded for huge images: tiles are read from the input and normalised one batch
-at a time, the blend weights are separable (outer products of 1-D windows), and the result
-is converted back to the input dtype in row chunks. The only full-size float buffer is the
-float32 accumulator of the slice being restored.
+Memory depends on the tile size and the image width, not on its height: a plane is read a band
+of tiles at a time (any array-like: numpy, memmap, zarr, dask, a TIFF by strips), its whole-
+plane statistics (value range, noise, focus map, mean) are taken band by band, the blend
+accumulator holds only the rows a tile still adds to, and finished rows wait for the tone in a
+scratch (a file on disk for a large plane) that the caller reads back in row blocks.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .blur import MIN_FIT_SIDE, BlurEstimate, condition_planes, focus_map, noise_std, uniform_map
+from .blur import (
+    MIN_FIT_SIDE,
+    BlurEstimate,
+    FocusMap,
+    banded_focus_map,
+    banded_noise_std,
+    condition_planes,
+    focus_map,
+    uniform_map,
+)
 from .databar import detect_databar
 from .device import auto_tile, autocast, pick_device
 from .events import BlurIdentified, TileDone
-from .imaging import is_gray_rgb, normalised, value_range
-from .metrics import shows_structure
+from .imaging import Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
+from .metrics import STRUCTURE_CROP, shows_structure
 
 CHUNK_ROWS = 512
 NON_FINITE_OUTPUT = ("the model's output holds NaN or infinite values: its weights are broken (e.g. a "
@@ -38,6 +50,7 @@ class RestoreOptions:
     value_range: tuple[float, float] | None = None  # intensities mapped to [0, 1]; None: automatic
     strength: float = 1.0  # 0: the input unchanged, 1: the network's output; blended linearly in between
     blur: BlurEstimate | None = None  # kernel-aware models: the blur to undo; None: estimated per region
+    scratch_dir: str | None = None  # where a huge plane's restored rows wait for their tone; None: the temp folder
 
 
 def plane_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -58,7 +71,7 @@ def resolve_options(options: RestoreOptions, shape: tuple[int, int]) -> RestoreO
     return replace(options, device=device, tile=options.tile or auto_tile(*shape, device))
 
 
-def validate_image(image: np.ndarray) -> None:
+def validate_image(image) -> None:
     """Raise ValueError with one sentence for images restoration cannot take."""
     if image.dtype == bool or not np.issubdtype(image.dtype, np.number):
         raise ValueError(f"cannot restore an image of dtype {image.dtype}")
@@ -66,147 +79,230 @@ def validate_image(image: np.ndarray) -> None:
         raise ValueError("cannot restore a complex-valued image")
     if image.ndim < 2 or min(image.shape[-2:]) < 1:
         raise ValueError(f"need a 2-D image or a stack of them, got shape {image.shape}")
-    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+    if np.issubdtype(image.dtype, np.floating) and not all(np.isfinite(band).all() for band in row_bands(image)):
         raise ValueError("the image contains NaN or infinite values; replace them first")
 
 
-def restore(image: np.ndarray, model, options: RestoreOptions | None = None
+def restore(image, model, options: RestoreOptions | None = None
             ) -> Generator[TileDone | BlurIdentified, None, np.ndarray]:
-    """Deblur a 2-D image, an (Z|T, Y, X) stack, or RGB(A).
+    """Deblur a 2-D image, an (Z|T, Y, X) stack, or RGB(A), into a new array.
 
     RGB: gray saved as RGB (equal channels) is restored once; true colour is restored per
     channel; alpha passes through unchanged. A kernel-aware model gets each plane's blur (the
-    focus map, or `options.blur` everywhere), announced by a BlurIdentified event.
+    focus map, or `options.blur` everywhere), announced by a BlurIdentified event. A 2-D
+    `image` may be lazy (a memmap, zarr or dask array, files.TiffPlane): it is read by region.
     """
-    import torch
+    result, rebuild = None, None
 
-    options = options or RestoreOptions()
-    image = np.asarray(image)
-    validate_image(image)
-    planes, rebuild = _as_planes(image)
-    height, width = planes.shape[-2:]
-    if min(height, width) < MIN_SIDE:
-        raise ValueError(f"the image is {width} x {height} pixels; MIDNet needs at least {MIN_SIDE} x {MIN_SIDE}")
-    options = resolve_options(options, (height, width))
-    device, tile = options.device, options.tile
-    if tile < 16:
-        raise ValueError("tile size must be at least 16 pixels")
-    if not 0.0 <= options.strength <= 1.0:
-        raise ValueError(f"strength must be between 0 and 1, got {options.strength}")
-    if max(height, width) > tile and not 0 <= options.overlap < tile // 2:
-        raise ValueError(f"overlap must be between 0 and {tile // 2 - 1} for tile {tile}")
-    if getattr(model, "restores_whole_planes", False):
-        return (yield from _restore_whole_planes(planes, rebuild, model, options))
-    batch = options.batch or (8 if device == "cuda" else 4)
-    conditioned = model.config.condition_planes > 0
-    lo, hi = options.value_range or value_range(image)
-    bar = detect_databar(planes[0]) if options.keep_databar or conditioned else None
-    # the blur is always read above an info bar, even when the bar itself is restored
-    blur_rows = bar if bar is not None else height
-    bar = bar if options.keep_databar else None
-    rows = bar if bar is not None else height
-    out_dtype = np.float32 if options.float32 else image.dtype
-    result = np.empty(planes.shape, dtype=out_dtype)
+    def keep(index: int, count: int, plane: RestoredPlane) -> None:
+        nonlocal result
+        if result is None:
+            result = np.empty((count, plane.height, plane.width), dtype=plane.dtype)
+        for top in range(0, plane.height, CHUNK_ROWS):
+            result[index, top:top + CHUNK_ROWS] = plane.rows(top, top + CHUNK_ROWS)
+        plane.close()
 
-    channels_last = torch.channels_last
-    model = _for_inference(model, device)
-    precision = autocast(device)
-    views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
-    for index in range(planes.shape[0]):
-        # Nothing to deblur (a flat or pure-noise plane, where the network could only invent a
-        # pattern), or nothing of the network's output wanted (strength 0): it passes through.
-        if options.strength == 0 or not shows_structure(planes[index, :rows]):
-            result[index] = _to_dtype(planes[index].astype(np.float32), out_dtype)
-            continue
-        # Each view writes through the same view of the accumulator, so its result lands back
-        # in the image's own orientation without an explicit inverse transform.
-        spots = None
-        if conditioned:
-            spots, identified = plane_spots(planes[index, :rows], lo, hi, options.blur, index, blur_rows)
-            yield identified
-        accumulator = np.zeros((rows, width), dtype=np.float32)
-        grids = [_TileGrid(view(accumulator).shape, tile, options.overlap) for view in views]
-        total = sum(len(grid.positions) for grid in grids)
-        done = 0
-        for view, grid, turn in zip(views, grids, DIHEDRAL_SPOT_TURNS):
-            source, target = view(planes[index, :rows]), view(accumulator)
-            turned = None if spots is None else turned_spots(spots, view, *turn)
-            for first in range(0, len(grid.positions), batch):
-                chunk = grid.positions[first:first + batch]
-                tiles = normalised(np.stack([source[y:y + grid.tile_h, x:x + grid.tile_w] for y, x in chunk]), lo, hi)
-                inputs = tiles[:, None]
-                if turned is not None:
-                    extra = np.stack([condition_planes(values, turned[:, y:y + grid.tile_h, x:x + grid.tile_w],
-                                                       identified.estimate.noise)
-                                      for values, (y, x) in zip(tiles, chunk)])
-                    inputs = np.concatenate([inputs, extra], axis=1)
-                with torch.inference_mode(), precision:
-                    inp = torch.from_numpy(inputs).to(device).contiguous(memory_format=channels_last)
-                    restored = model(inp).float().cpu().numpy()[:, 0]
-                if not np.isfinite(restored).all():
-                    raise ValueError(NON_FINITE_OUTPUT)
-                if options.strength != 1.0:
-                    restored = tiles + options.strength * (restored - tiles)
-                for (y, x), values in zip(chunk, restored):
-                    target[y:y + grid.tile_h, x:x + grid.tile_w] += values * grid.weight(y, x)
-                done += len(chunk)
-                yield TileDone(done, total, index, planes.shape[0])
-        # Defocus moves signal around but keeps its total (the spot integrates to one), so the
-        # restored plane keeps the input's mean exactly: a dark or bright frame outside what the
-        # network saw in training keeps its tone, and a near-flat one stays as it was.
-        tone = _plane_mean(planes[index, :rows]) - lo - _plane_mean(accumulator) * (hi - lo) / len(views)
-        for y in range(0, rows, CHUNK_ROWS):
-            block = accumulator[y:y + CHUNK_ROWS]
-            block *= (hi - lo) / len(views)
-            block += lo + tone
-            result[index, y:y + block.shape[0]] = _to_dtype(block, out_dtype)
-        if rows < height:
-            result[index, rows:] = planes[index, rows:]
+    rebuild = yield from restore_planes(image, model, options, keep)
     return rebuild(result)
 
 
-def _restore_whole_planes(planes: np.ndarray, rebuild, model, options: RestoreOptions
-                          ) -> Generator[TileDone, None, np.ndarray]:
+def restore_planes(image, model, options: RestoreOptions | None, sink
+                   ) -> Generator[TileDone | BlurIdentified, None, object]:
+    """The deblur job: restore each plane of `image` and hand it to `sink(index, count,
+    RestoredPlane)` as soon as it is done; returns the function that rebuilds the image's
+    layout from the (count, rows, cols) planes. A lazy 2-D image is read a band of tiles at a
+    time and its restored rows wait in a scratch file on disk when large: memory depends on
+    the tile size and the image width, not on its height."""
+    options = options or RestoreOptions()
+    if not isinstance(image, np.ndarray) and np.ndim(image) != 2:
+        image = np.asarray(image)  # lazy stacks and colour: loaded (a 2-D plane streams)
+    validate_image(image)
+    if isinstance(image, np.ndarray):
+        planes, rebuild = _as_planes(image)
+        planes = [Region(plane) for plane in planes]
+    else:
+        planes, rebuild = [Region(image)], lambda out: out[0]
+    height, width = planes[0].shape
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(f"the image is {width} x {height} pixels; MIDNet needs at least {MIN_SIDE} x {MIN_SIDE}")
+    options = resolve_options(options, (height, width))
+    if options.tile < 16:
+        raise ValueError("tile size must be at least 16 pixels")
+    if not 0.0 <= options.strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {options.strength}")
+    if max(height, width) > options.tile and not 0 <= options.overlap < options.tile // 2:
+        raise ValueError(f"overlap must be between 0 and {options.tile // 2 - 1} for tile {options.tile}")
+    if getattr(model, "restores_whole_planes", False):
+        yield from _restore_whole_planes(planes, model, options, sink)
+        return rebuild
+    job = _PlaneJob(model, options, value_range(image) if options.value_range is None else options.value_range,
+                    np.float32 if options.float32 else image.dtype)
+    bar = detect_databar(planes[0]) if options.keep_databar or job.conditioned else None
+    # the blur is always read above an info bar, even when the bar itself is restored
+    job.blur_rows = bar if bar is not None else height
+    job.rows = bar if bar is not None and options.keep_databar else height
+    for index, plane in enumerate(planes):
+        sink(index, len(planes), (yield from job.run(plane, index, len(planes))))
+    return rebuild
+
+
+class _PlaneJob:
+    """Restores one plane after another with the settings resolved once for the image."""
+
+    def __init__(self, model, options: RestoreOptions, value_range: tuple[float, float], dtype):
+        self.options, self.dtype = options, np.dtype(dtype)
+        self.lo, self.hi = value_range
+        self.conditioned = model.config.condition_planes > 0
+        self.model = _for_inference(model, options.device)
+        self.batch = options.batch or (8 if options.device == "cuda" else 4)
+        self.rows = self.blur_rows = 0
+
+    def run(self, plane: Region, index: int, count: int
+            ) -> Generator[TileDone | BlurIdentified, None, RestoredPlane]:
+        options, rows = self.options, self.rows
+        above = plane.limited(rows)
+        # Nothing to deblur (a flat or pure-noise plane, where the network could only invent a
+        # pattern), or nothing of the network's output wanted (strength 0): it passes through.
+        if options.strength == 0 or not shows_structure(central_crop(above, STRUCTURE_CROP)):
+            return RestoredPlane(plane, self.dtype, rows=0)
+        focus = None
+        if self.conditioned:
+            focus, identified = plane_focus(plane.limited(self.blur_rows), (rows, plane.shape[1]), self.lo, self.hi,
+                                            options.blur, index)
+            yield identified
+        grid = _TileGrid(above.shape, options.tile, options.overlap)
+        tiles_of = _BandCache(above)
+        scratch = _Scratch(above.shape, options.scratch_dir)
+        pending = _PendingRows(above.shape[1], grid.band_capacity(self.batch), scratch)
+        positions = grid.positions
+        for first in range(0, len(positions), self.batch):
+            chunk = positions[first:first + self.batch]
+            tiles = normalised(np.stack([tiles_of.read(y, y + grid.tile_h, x, x + grid.tile_w) for y, x in chunk]),
+                               self.lo, self.hi)
+            inputs = tiles[:, None]
+            if focus is not None:
+                extra = np.stack([condition_planes(values, focus.covariance_region(slice(y, y + grid.tile_h),
+                                                                                   slice(x, x + grid.tile_w)),
+                                                   focus.global_estimate.noise)
+                                  for values, (y, x) in zip(tiles, chunk)])
+                inputs = np.concatenate([inputs, extra], axis=1)
+            restored = _forward(self.model, inputs, options, self.conditioned)
+            if options.strength != 1.0:
+                restored = tiles + options.strength * (restored - tiles)
+            for (y, x), values in zip(chunk, restored):
+                pending.add(y, x, values * grid.weight(y, x))
+            pending.finish(positions[first + self.batch][0] if first + self.batch < len(positions) else rows)
+            yield TileDone(min(first + self.batch, len(positions)), len(positions), index, count)
+        # Defocus moves signal around but keeps its total (the spot integrates to one), so the
+        # restored plane keeps the input's mean exactly: a dark or bright frame outside what the
+        # network saw in training keeps its tone, and a near-flat one stays as it was.
+        tone = plane_mean(above) - self.lo - pending.total / (above.shape[0] * above.shape[1]) * (self.hi - self.lo)
+        return RestoredPlane(plane, self.dtype, rows, scratch, self.lo, self.hi, tone)
+
+
+class RestoredPlane:
+    """A restored plane, handed out by row blocks in the output dtype: its first `rows` from the
+    network's blended output (scratch), the rest (an info bar kept) copied from the input."""
+
+    def __init__(self, source: Region, dtype, rows: int, scratch=None, lo=0.0, hi=1.0, tone=0.0):
+        self.source, self.dtype, self.restored_rows = source, dtype, rows
+        self.scratch, self.lo, self.hi, self.tone = scratch, lo, hi, tone
+        self.height, self.width = source.shape
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        bottom = min(bottom, self.height)
+        split = min(max(top, self.restored_rows), bottom)
+        parts = []
+        if top < split:
+            block = self.scratch.read(top, split)
+            block *= self.hi - self.lo
+            block += self.lo + self.tone
+            parts.append(_to_dtype(block, self.dtype))
+        if split < bottom:
+            parts.append(_to_dtype(self.source[split:bottom].astype(np.float32), self.dtype))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.scratch.close()
+
+
+def _forward(model, inputs: np.ndarray, options: RestoreOptions, conditioned: bool) -> np.ndarray:
+    """The network on a batch of tiles ((B, C, h, w) -> (B, h, w)); with `ensemble`, the mean
+    over the eight flips and rotations of each tile (Lim et al. 2017), the spot's condition
+    planes turned with it (a transpose negates the astigmatism's cos part, one mirror its sin
+    part)."""
+    import torch
+
+    views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
+    total = None
+    with torch.inference_mode(), autocast(options.device):
+        batch = torch.from_numpy(inputs).to(options.device)
+        for transposed, flip_rows, flip_cols in views:
+            view = _turn(batch, transposed, flip_rows, flip_cols)
+            if conditioned and transposed:
+                view[:, SPOT_COS] = -view[:, SPOT_COS]
+            if conditioned and flip_rows != flip_cols:
+                view[:, SPOT_SIN] = -view[:, SPOT_SIN]
+            output = model(view.contiguous(memory_format=torch.channels_last)).float()
+            back = _turn_back(output, transposed, flip_rows, flip_cols)
+            total = back if total is None else total + back
+        restored = (total / len(views)).cpu().numpy()[:, 0]
+    if not np.isfinite(restored).all():
+        raise ValueError(NON_FINITE_OUTPUT)
+    return restored
+
+
+def _turn(batch, transposed: bool, flip_rows: bool, flip_cols: bool):
+    view = batch.transpose(-1, -2) if transposed else batch
+    dims = [d for d, flip in ((-2, flip_rows), (-1, flip_cols)) if flip]
+    return view.flip(dims) if dims else view.clone() if transposed else view
+
+
+def _turn_back(batch, transposed: bool, flip_rows: bool, flip_cols: bool):
+    dims = [d for d, flip in ((-2, flip_rows), (-1, flip_cols)) if flip]
+    view = batch.flip(dims) if dims else batch
+    return view.transpose(-1, -2) if transposed else view
+
+
+# The eight flips and rotations of a tile: (transposed, rows flipped, columns flipped)
+DIHEDRAL = tuple((t, r, c) for t in (False, True) for r in (False, True) for c in (False, True))
+SPOT_COS, SPOT_SIN = 2, 3  # input channels of the astigmatism's (sxx - syy) and 2 sxy parts (blur.encode_spot)
+
+
+def _restore_whole_planes(planes: list[Region], model, options: RestoreOptions, sink
+                          ) -> Generator[TileDone, None, None]:
     """A foreign bioimage.io model (zoo.ZooModel): each plane whole through its own pipeline,
     which normalises and blocks as its package says; float32 out, in the model's own units."""
     if options.strength != 1.0 or options.ensemble or options.blur is not None:
         raise ValueError(f"{model.name} is a foreign bioimage.io model: strength, ensemble and a given blur "
                          "apply to napari-midnet's own models only")
-    result = np.empty(planes.shape, dtype=np.float32)
-    for index in range(planes.shape[0]):
-        result[index] = model.restore_plane(planes[index])
-        yield TileDone(1, 1, index, planes.shape[0])
-    return rebuild(result)
+    for index, plane in enumerate(planes):
+        restored = Region(model.restore_plane(plane[:, :]).astype(np.float32))
+        sink(index, len(planes), RestoredPlane(restored, np.float32, rows=0))
+        yield TileDone(1, 1, index, len(planes))
 
 
-def plane_spots(plane: np.ndarray, lo: float, hi: float, given: BlurEstimate | None, index: int,
-                blur_rows: int) -> tuple[np.ndarray, BlurIdentified]:
-    """A kernel-aware network's spot per pixel ((3, rows, cols): sxx, sxy, syy) for one plane:
-    its focus map (read on the first `blur_rows`, above an info bar, and carried on below), or
-    the blur the user gave, with the plane's measured noise."""
-    shape = plane.shape
-    plane_01 = normalised(plane[:blur_rows], lo, hi)
+def plane_focus(plane: Region, shape: tuple[int, int], lo: float, hi: float, given: BlurEstimate | None,
+                index: int) -> tuple[FocusMap, BlurIdentified]:
+    """A kernel-aware network's blur for one plane of `shape`: its focus map, read on `plane`
+    (the rows above an info bar) and carried on below, or the blur the user gave, with the
+    plane's measured noise."""
+    read = lambda top, bottom: normalised(plane[top:bottom], lo, hi)  # noqa: E731
     if given is None:
-        # a plane under the estimator's minimum is mirrored up to it (one window, the whole plane)
-        short = [(0, max(MIN_FIT_SIDE - side, 0)) for side in plane_01.shape]
-        padded = np.pad(plane_01, short, mode="symmetric") if any(pad for _, pad in short) else plane_01
-        blur_map = replace(focus_map(padded), shape=shape)
-        estimate = blur_map.global_estimate
-        if padded is not plane_01:
+        if min(plane.shape) < MIN_FIT_SIDE:
+            # under the estimator's minimum: mirrored up to it (one window, the whole plane)
+            short = [(0, max(MIN_FIT_SIDE - side, 0)) for side in plane.shape]
+            estimate = focus_map(np.pad(read(0, plane.shape[0]), short, mode="symmetric")).global_estimate
             blur_map = uniform_map(estimate, shape)
+        else:
+            blur_map = replace(banded_focus_map(read, plane.shape), shape=shape)
+            estimate = blur_map.global_estimate
     else:
-        estimate = BlurEstimate(given.sigma_major_px, given.sigma_minor_px, given.angle_deg, noise_std(plane_01))
+        estimate = BlurEstimate(given.sigma_major_px, given.sigma_minor_px, given.angle_deg,
+                                banded_noise_std(read, plane.shape))
         blur_map = uniform_map(estimate, shape)
-    return blur_map.covariance_planes(), BlurIdentified(index, estimate, given is not None, blur_map)
-
-
-def turned_spots(spots: np.ndarray, view, transposed: bool, mirrored: bool) -> np.ndarray:
-    """The spot planes as seen in a view of the plane: a transpose swaps sxx and syy, a single
-    mirror flips the sign of sxy."""
-    sxx, sxy, syy = (view(plane) for plane in spots)
-    if transposed:
-        sxx, syy = syy, sxx
-    return np.stack([sxx, -sxy if mirrored else sxy, syy])
+    return blur_map, BlurIdentified(index, estimate, given is not None, blur_map)
 
 
 def _for_inference(model, device: str):
@@ -222,22 +318,85 @@ def _for_inference(model, device: str):
     return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
 
 
-def _plane_mean(plane: np.ndarray) -> float:
+def plane_mean(plane) -> float:
     """Mean in float64, a row chunk at a time (no full-size float copy of a huge plane)."""
     total = sum(float(plane[y:y + CHUNK_ROWS].sum(dtype=np.float64)) for y in range(0, plane.shape[0], CHUNK_ROWS))
-    return total / max(plane.size, 1)
+    return total / max(plane.shape[0] * plane.shape[1], 1)
 
 
-# The eight flips and rotations of the plane, as views (self-ensemble, Lim et al. 2017)
-DIHEDRAL = (
-    lambda a: a, lambda a: a[:, ::-1], lambda a: a[::-1], lambda a: a[::-1, ::-1],
-    lambda a: a.T, lambda a: a.T[:, ::-1], lambda a: a.T[::-1], lambda a: a.T[::-1, ::-1],
-)
+class _BandCache:
+    """Tiles read from the rows of their band (the last two bands kept), so a plane stored by
+    rows (a stripped TIFF, a dask array chunked by rows) is read once, not once per tile."""
+
+    def __init__(self, plane: Region):
+        self.plane, self.bands = plane, {}
+
+    def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        if (top, bottom) not in self.bands:
+            if len(self.bands) == 2:
+                self.bands.pop(next(iter(self.bands)))
+            self.bands[top, bottom] = self.plane[top:bottom]
+        return self.bands[top, bottom][:, left:right]
 
 
-# Per view of DIHEDRAL: (transposed, mirrored an odd number of times), what it does to a spot
-DIHEDRAL_SPOT_TURNS = ((False, False), (False, True), (False, True), (False, False),
-                       (True, False), (True, True), (True, True), (True, False))
+class _PendingRows:
+    """The blend accumulator for the rows some tile still adds to; finished rows go to the
+    scratch (their float64 sum kept for the tone), so it never holds the whole plane."""
+
+    def __init__(self, width: int, capacity: int, scratch: _Scratch):
+        self.buffer = np.zeros((capacity, width), dtype=np.float32)
+        self.scratch, self.top, self.total = scratch, 0, 0.0
+
+    def add(self, y: int, x: int, values: np.ndarray) -> None:
+        self.buffer[y - self.top:y - self.top + values.shape[0], x:x + values.shape[1]] += values
+
+    def finish(self, until: int) -> None:
+        """Rows above `until` are complete: no later tile reaches them."""
+        done = until - self.top
+        if done <= 0:
+            return
+        finished = self.buffer[:done]
+        self.total += float(finished.sum(dtype=np.float64))
+        self.scratch.write(self.top, finished)
+        kept = len(self.buffer) - done
+        self.buffer[:kept] = self.buffer[done:]  # numpy copies overlapping rows safely
+        self.buffer[kept:] = 0
+        self.top = until
+
+
+SCRATCH_IN_MEMORY = 2**24  # pixels of restored float rows kept in memory; a larger plane's go to a file
+
+
+class _Scratch:
+    """The blended float rows of a plane until its tone is known: in memory when small, else in
+    an unnamed temporary file (read and written by offset: no memory map, whose pages would
+    count as the process's memory)."""
+
+    def __init__(self, shape: tuple[int, int], folder: str | None):
+        self.shape = shape
+        self.memory = self.file = None
+        if shape[0] * shape[1] <= SCRATCH_IN_MEMORY:
+            self.memory = np.empty(shape, dtype=np.float32)
+        else:
+            self.file = tempfile.TemporaryFile(prefix=".napari-midnet-", suffix=".scratch", dir=folder)
+
+    def write(self, top: int, rows: np.ndarray) -> None:
+        if self.memory is not None:
+            self.memory[top:top + rows.shape[0]] = rows
+        else:
+            os.pwrite(self.file.fileno(), np.ascontiguousarray(rows).data, top * self.shape[1] * 4)
+
+    def read(self, top: int, bottom: int) -> np.ndarray:
+        if self.memory is not None:
+            return self.memory[top:bottom].copy()
+        block = np.empty((bottom - top, self.shape[1]), dtype=np.float32)
+        os.preadv(self.file.fileno(), [block.data], top * self.shape[1] * 4)
+        return block
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.memory = self.file = None
 
 
 class _TileGrid:
@@ -255,6 +414,11 @@ class _TileGrid:
         self._rows = {y: w / row_sum[y:y + self.tile_h] for y, w in zip(row_starts, row_windows)}
         self._cols = {x: w / col_sum[x:x + self.tile_w] for x, w in zip(col_starts, col_windows)}
         self.positions = [(y, x) for y in row_starts for x in col_starts]
+
+    def band_capacity(self, batch: int) -> int:
+        """Rows one batch of tiles (in grid order) reaches below the first tile's top."""
+        tops = [y for y, _ in self.positions]
+        return max(tops[min(i + batch, len(tops)) - 1] - tops[i] for i in range(0, len(tops), batch)) + self.tile_h
 
     def weight(self, y: int, x: int) -> np.ndarray:
         return np.outer(self._rows[y], self._cols[x])
