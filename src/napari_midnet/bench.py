@@ -6,9 +6,12 @@ Each measurement runs in a fresh child process so its peak RSS is its own.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -107,3 +110,106 @@ def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device:
         row = _in_child(DEFAULT_MODEL, 256, big, device, bare=False)
         print(f"{DEFAULT_MODEL} on a {big}x{big} uint16 image: {row['deblur_s']:.1f} s, "
               f"{row['mpix_s']:.3f} Mpix/s, peak RSS {row['peak_rss_mb']:.0f} MB")
+
+
+SCALE_SHAPES = [(2048, 2048), (16384, 2048)]  # (rows, cols); --full adds 16384 x 16384
+SCALE_FULL_SHAPE = (16384, 16384)
+CLUSTER_FRAMES = 4  # 1024^2 frames deblurred by a LocalCluster of 1, then 2 worker processes
+
+
+def run_scale_bench(shapes: list[tuple[int, int]], model: str, cluster_side: int = 1024) -> None:
+    """Peak memory and throughput of `napari-midnet deblur` as a user runs it (a child process
+    per run, its peak RSS from the kernel), for growing images; the first tall image is also
+    deblurred in memory to show the streamed pixels are the same; then a folder on a
+    LocalCluster of 1 and 2 workers."""
+    import tifffile
+
+    from .files import read_image
+
+    print(f"napari-midnet deblur --model {model} on uint8 TIFFs (streamed above {_stream_limit()} px); "
+          "peak RSS of the whole process")
+    print(f"{'image (cols x rows)':<20} {'path':<10} {'seconds':>8} {'Mpix/s':>7} {'peak RSS MB':>12}")
+    with tempfile.TemporaryDirectory(prefix="napari-midnet-bench-") as folder:
+        folder = Path(folder)
+        compared = False
+        for rows, cols in shapes:
+            source = folder / f"in-{cols}x{rows}.tif"
+            tifffile.imwrite(source, _texture_u8((rows, cols)))
+            runs = [("cli", "streamed" if rows * cols > _stream_limit() else "in memory")]
+            if rows > cols and not compared:
+                runs.append(("memory", "in memory"))
+                compared = True
+            outputs = {}
+            for how, label in runs:
+                target = folder / f"{how}-{cols}x{rows}"
+                seconds, peak = _timed_child(_deblur_command(how, source, target, model))
+                outputs[how] = target / f"{source.stem}.tif"
+                print(f"{f'{cols} x {rows}':<20} {label:<10} {seconds:>8.1f} {rows * cols / seconds / 1e6:>7.3f} "
+                      f"{peak:>12.0f}", flush=True)
+            if len(outputs) == 2:
+                same = np.array_equal(read_image(outputs["cli"]), read_image(outputs["memory"]))
+                print(f"{'':<20} streamed pixels identical to the in-memory path: {'yes' if same else 'NO'}")
+            for output in outputs.values():
+                output.unlink()
+        frames = folder / "frames"
+        frames.mkdir()
+        for index in range(CLUSTER_FRAMES):
+            tifffile.imwrite(frames / f"frame{index}.tif", _texture_u8((cluster_side, cluster_side), seed=index))
+        pixels = CLUSTER_FRAMES * cluster_side**2
+        print(f"a folder of {CLUSTER_FRAMES} {cluster_side}^2 frames (cluster start-up included)")
+        for workers in (1, 2):
+            command = [*_cli(), "deblur", str(frames), "-o", str(folder / f"out{workers}"), "--model", model,
+                       "--scheduler", f"local:{workers}"]
+            seconds, peak = _timed_child(command)
+            print(f"{f'local:{workers}':<20} {'cluster':<10} {seconds:>8.1f} {pixels / seconds / 1e6:>7.3f} "
+                  f"{peak:>12.0f} (the CLI process; each worker holds its own model)", flush=True)
+
+
+def _stream_limit() -> int:
+    from .deblur import STREAM_ABOVE
+
+    return STREAM_ABOVE
+
+
+def _texture_u8(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A reproducible 8-bit SEM-like texture (smooth grains plus noise) of any shape, built a
+    band at a time."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    out = np.empty(shape, dtype=np.uint8)
+    for top in range(0, shape[0], 1024):
+        rows = min(1024, shape[0] - top)
+        grains = gaussian_filter(rng.random((rows + 24, shape[1]), dtype=np.float32), 3)[12:12 + rows]
+        noisy = 40 + 170 * (grains - 0.4) / 0.2 + rng.normal(0, 6, grains.shape)
+        out[top:top + rows] = np.clip(noisy, 0, 255).astype(np.uint8)
+    return out
+
+
+def _cli() -> list[str]:
+    return [sys.executable, "-m", "napari_midnet"]
+
+
+def _deblur_command(how: str, source, target, model: str) -> list[str]:
+    if how == "cli":
+        return [*_cli(), "deblur", str(source), "-o", str(target), "--model", model]
+    code = ("import sys;from pathlib import Path;from napari_midnet.deblur import deblur_file;"
+            "from napari_midnet.events import drain;from napari_midnet.restore import RestoreOptions;"
+            "from napari_midnet.weights import load_model;"
+            f"t=Path({str(target)!r});t.mkdir();drain(deblur_file(Path({str(source)!r}),t/{source.stem + '.tif'!r},"
+            f"load_model({model!r}),RestoreOptions(),False,stream=False))")
+    return [sys.executable, "-c", code]
+
+
+def _timed_child(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of a child process."""
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{' '.join(command[:4])} failed:\n{errors.read().strip()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .events import BlurIdentified, TileDone, tap
-from .files import read_image, read_tiff_layout, write_tiff
+from .files import TiffPlane, read_image, read_tiff_layout, single_plane_pixels, write_tiff, write_tiff_by_rows
+from .metrics import STRUCTURE_CROP
 from .readouts import compute_readout, middle_gray_plane
 from .registry import ModelRegistry
-from .restore import MIN_SIDE, RestoreOptions, plane_shape, resolve_options, restore
+from .restore import MIN_SIDE, RestoreOptions, plane_shape, resolve_options, restore, restore_planes
 from .state import DeblurSettings
 from .weights import LoadedModel
 
@@ -75,21 +76,59 @@ class FileDeblurred:
     seconds: float
 
 
-def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: RestoreOptions, overwrite: bool
-                ) -> Generator[TileDone | BlurIdentified, None, FileDeblurred]:
+STREAM_ABOVE = 2**24  # pixels: a single-plane TIFF larger than this (4096 x 4096) is deblurred streaming
+
+
+def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: RestoreOptions, overwrite: bool,
+                stream: bool | None = None) -> Generator[TileDone | BlurIdentified, None, FileDeblurred]:
     """Read, restore and write one file, keeping its instrument metadata and recording what ran:
-    the command line's unit of work, in one process or as a task on a cluster worker."""
+    the command line's unit of work, in one process or as a task on a cluster worker.
+
+    A single-plane TIFF above STREAM_ABOVE pixels (or any, with `stream`) streams: read by
+    strips or tiles, its restored rows kept in a scratch file beside the output, written as a
+    tiled (pyramidal when large) TIFF: memory depends on the image width, not its height. The
+    pixels are the in-memory path's (one job); its readout is of the central crop.
+    """
     start = time.monotonic()
-    image = read_image(source)
-    options = resolve_options(options, plane_shape(image.shape))
+    if stream is None:
+        stream = single_plane_pixels(source) > STREAM_ABOVE
     blur_log = BlurLog()
-    restored = yield from tap(restore(image, loaded.model, options), blur_log.note)
-    write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
-               provenance=provenance(loaded, options, blur_log) | {"source": source.name})
+    layout = read_tiff_layout(source)
+    if stream:
+        with TiffPlane(source) as plane:
+            options = resolve_options(options, plane.shape)
+            options = replace(options, scratch_dir=options.scratch_dir or str(target.parent))
+            done = []
+            yield from tap(restore_planes(plane, loaded.model, options, lambda i, n, p: done.append(p)),
+                           blur_log.note)
+            restored = done[0]
+            try:
+                write_tiff_by_rows(target, plane.shape, restored.dtype, restored.rows, overwrite=overwrite,
+                                   layout=layout, provenance=provenance(loaded, options, blur_log) | {
+                                       "source": source.name, "streamed": True})
+                before, after = _central(plane, restored.rows)
+            finally:
+                restored.close()
+    else:
+        image = read_image(source)
+        options = resolve_options(options, plane_shape(image.shape))
+        restored = yield from tap(restore(image, loaded.model, options), blur_log.note)
+        write_tiff(target, restored, overwrite=overwrite, layout=layout,
+                   provenance=provenance(loaded, options, blur_log) | {"source": source.name})
+        before, after = middle_gray_plane(image), middle_gray_plane(restored)
     known = blur_log.events[0].estimate if len(blur_log.events) == 1 else None  # one plane: estimated once
-    readout = compute_readout(middle_gray_plane(image), middle_gray_plane(restored), source_blur=known)
+    readout = compute_readout(before, after, source_blur=known)
     return FileDeblurred(source, target, readout, blur_log.sentence() if blur_log.events else "",
                          time.monotonic() - start)
+
+
+def _central(plane, restored_rows) -> tuple[np.ndarray, np.ndarray]:
+    """The central STRUCTURE_CROP square of a streamed input and of its result."""
+    height, width = plane.shape
+    top, left = max((height - STRUCTURE_CROP) // 2, 0), max((width - STRUCTURE_CROP) // 2, 0)
+    rows = slice(top, top + STRUCTURE_CROP)
+    cols = slice(left, left + STRUCTURE_CROP)
+    return plane[rows, cols], restored_rows(rows.start, min(rows.stop, height))[:, cols]
 
 
 def preview_region(corners: np.ndarray, shape: tuple[int, int], margin: int) -> tuple[slice, slice]:

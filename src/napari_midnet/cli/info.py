@@ -59,10 +59,15 @@ def model_info(args) -> int:
 
 
 def bench(args) -> int:
-    from ..bench import FULL, QUICK, run_bench
+    from ..bench import FULL, QUICK, SCALE_FULL_SHAPE, SCALE_SHAPES, run_bench, run_scale_bench
+    from ..config import DEFAULT_MODEL
 
     defaults = FULL if args.full else QUICK
     try:
+        if args.scale:
+            run_scale_bench(SCALE_SHAPES + ([SCALE_FULL_SHAPE] if args.full else []),
+                            (args.presets or [DEFAULT_MODEL])[0])
+            return 0
         run_bench(args.presets or defaults["presets"], args.tiles or defaults["tiles"],
                   args.size or defaults["size"], defaults["big"] if args.big is None else args.big, args.device,
                   backends=args.backends)

@@ -23,7 +23,8 @@ EXAMPLES = {
               "         napari-midnet export tuned.safetensors --bioimageio tuned.zip\n"
               "         bioimageio test tuned.zip   (bioimageio.core's own test)",
     "bench": "example: napari-midnet bench            (about a minute)\n"
-             "         napari-midnet bench --full     (both models, two tiles, an 8192^2 image: 15+ minutes)",
+             "         napari-midnet bench --full     (both models, two tiles, an 8192^2 image: 15+ minutes)\n"
+             "         napari-midnet bench --scale    (memory and speed as images grow, and on a cluster)",
 }
 
 
@@ -92,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
     bench.add_argument("--backends", action="store_true",
                        help="also time midnet-s with each backend (torch, torchscript, onnx)")
+    bench.add_argument("--scale", action="store_true",
+                       help="peak memory and Mpix/s of deblur on 2048x2048 and 2048x16384 TIFFs (--full: also "
+                            "16384x16384) and of a folder on a LocalCluster of 1 and 2 workers (the default "
+                            "model, or the first of --presets; tens of minutes on a CPU)")
 
     train = command("train", "train or fine-tune on blurry/sharp pairs and sharp-only images")
     train.add_argument("--pairs", action="append", type=Path, default=[], metavar="DIR",
