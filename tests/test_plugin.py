@@ -282,3 +282,29 @@ def test_preview_deblurs_only_the_region_on_screen_of_a_lazy_layer(dock, qtbot):
     assert tuple(preview.translate) == (rows.start, cols.start) and preview.data.shape == full[rows, cols].shape
     expected = drain(deblur_job(full[rows, cols], widget.registry, widget.settings)).data
     assert np.array_equal(preview.data, expected) and "Preview of" in widget.deblur.message.text()
+
+
+def test_a_lazy_multiscale_layer_is_deblurred_streaming_into_an_ome_zarr(dock, qtbot, tmp_path, monkeypatch):
+    """Issue 18.4: level 0 of a dask pyramid read by region; the result a lazy multiscale layer
+    backed by an OME-Zarr in the per-user results folder, with the in-memory path's pixels."""
+    import dask.array as da
+
+    from napari_midnet import deblur, stores
+    from napari_midnet.deblur import deblur_job
+    from napari_midnet.events import drain
+
+    monkeypatch.setattr(stores, "results_folder", lambda: tmp_path / "results")
+    monkeypatch.setattr(deblur, "results_folder", lambda: tmp_path / "results")
+    viewer, widget = dock
+    full = (sem_like((320, 2100)) * 255).astype(np.uint8)
+    pyramid = [da.from_array(full, chunks=128), da.from_array(full[::2, ::2], chunks=128)]
+    viewer.add_image(pyramid, name="mosaic", multiscale=True, contrast_limits=(0, 255))
+    widget.deblur.layer_combo.setCurrentText("mosaic")
+    widget.deblur.start()
+    qtbot.waitUntil(lambda: "mosaic deblurred" in viewer.layers and not widget.status.busy, timeout=WAIT_MS)
+    result = viewer.layers["mosaic deblurred"]
+    assert result.multiscale and [level.shape for level in result.data] == [(320, 2100), (160, 1050)]
+    written = list((tmp_path / "results").glob("mosaic-deblurred-*.zarr"))
+    assert len(written) == 1 and result.metadata["midnet"]["written_to"] == str(written[0])
+    expected = drain(deblur_job(full, widget.registry, widget.settings)).data
+    assert np.array_equal(np.asarray(result.data[0]), expected)

@@ -324,11 +324,14 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
         raise ValueError(f"the image is {width} x {height} pixels; "
                          f"estimating its blur needs at least {MIN_FIT_SIDE} x {MIN_FIT_SIDE}")
     noise = banded_noise_std(read, shape)
-    if height < WINDOW or width < WINDOW:  # small: mirrored up to one window, in memory
+    if height < WINDOW:  # short: mirrored up to one window, in memory
         padded, ys, xs = window_grid(np.asarray(read(0, height), dtype=np.float32))
         read = lambda top, bottom: padded[top:bottom]  # noqa: E731
     else:
-        ys, xs = _window_starts(height, WINDOW, WINDOW // 2), _window_starts(width, WINDOW, WINDOW // 2)
+        if width < WINDOW:  # narrow: each band mirrored to one window's width, as window_grid does
+            narrow = read
+            read = lambda top, bottom: np.pad(narrow(top, bottom), ((0, 0), (0, WINDOW - width)), mode="reflect")  # noqa: E731
+        ys, xs = _window_starts(height, WINDOW, WINDOW // 2), _window_starts(max(width, WINDOW), WINDOW, WINDOW // 2)
     model = regressor()
     covariances, total = [], 0.0
     for y in ys:

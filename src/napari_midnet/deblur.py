@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Generator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .events import BlurIdentified, TileDone, tap
-from .files import TiffPlane, read_image, read_tiff_layout, single_plane_pixels, write_tiff, write_tiff_by_rows
+from .files import (
+    TiffPlane,
+    is_zarr_folder,
+    read_image,
+    read_tiff_layout,
+    single_plane_pixels,
+    write_tiff,
+    write_tiff_by_rows,
+)
 from .metrics import STRUCTURE_CROP
 from .readouts import compute_readout, middle_gray_plane
 from .registry import ModelRegistry
 from .restore import MIN_SIDE, RestoreOptions, plane_shape, resolve_options, restore, restore_planes
 from .state import DeblurSettings
+from .stores import ZarrPlane, results_folder, write_zarr_by_rows
 from .weights import LoadedModel
 
 
@@ -91,35 +103,77 @@ def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: Restor
     """
     start = time.monotonic()
     if stream is None:
-        stream = single_plane_pixels(source) > STREAM_ABOVE
+        stream = is_zarr_folder(source) or single_plane_pixels(source) > STREAM_ABOVE
     blur_log = BlurLog()
-    layout = read_tiff_layout(source)
     if stream:
-        with TiffPlane(source) as plane:
-            options = resolve_options(options, plane.shape)
-            options = replace(options, scratch_dir=options.scratch_dir or str(target.parent))
-            done = []
-            yield from tap(restore_planes(plane, loaded.model, options, lambda i, n, p: done.append(p)),
-                           blur_log.note)
-            restored = done[0]
+        record = {"source": source.name, "streamed": True}
+        if is_zarr_folder(source):
+            plane = ZarrPlane(source)
+            write = partial(_write_zarr, target, overwrite=overwrite)
+        else:
+            plane = TiffPlane(source)
+            write = partial(write_tiff_by_rows, target, overwrite=overwrite, layout=read_tiff_layout(source))
+        try:
+            restored, options = yield from _restore_streamed(plane, loaded, options, str(target.parent), blur_log)
             try:
-                write_tiff_by_rows(target, plane.shape, restored.dtype, restored.rows, overwrite=overwrite,
-                                   layout=layout, provenance=provenance(loaded, options, blur_log) | {
-                                       "source": source.name, "streamed": True})
+                write(plane.shape, restored.dtype, restored.rows, provenance=provenance(loaded, options, blur_log)
+                      | record)
                 before, after = _central(plane, restored.rows)
             finally:
                 restored.close()
+        finally:
+            getattr(plane, "close", lambda: None)()
     else:
         image = read_image(source)
         options = resolve_options(options, plane_shape(image.shape))
         restored = yield from tap(restore(image, loaded.model, options), blur_log.note)
-        write_tiff(target, restored, overwrite=overwrite, layout=layout,
+        write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
                    provenance=provenance(loaded, options, blur_log) | {"source": source.name})
         before, after = middle_gray_plane(image), middle_gray_plane(restored)
     known = blur_log.events[0].estimate if len(blur_log.events) == 1 else None  # one plane: estimated once
     readout = compute_readout(before, after, source_blur=known)
     return FileDeblurred(source, target, readout, blur_log.sentence() if blur_log.events else "",
                          time.monotonic() - start)
+
+
+def deblur_to_zarr_job(plane, registry: ModelRegistry, settings: DeblurSettings, target: Path
+                       ) -> Generator[TileDone | BlurIdentified, None, DeblurOutcome]:
+    """The dock's job for a lazy (dask, zarr, multiscale) 2-D layer: streamed, its result written
+    to an OME-Zarr at `target` with its pyramid; the outcome's data are the opened levels."""
+    start = time.monotonic()
+    loaded = registry.get(settings.model)
+    blur_log = BlurLog()
+    restored, options = yield from _restore_streamed(plane, loaded, settings, str(target.parent), blur_log)
+    record = provenance(loaded, options, blur_log) | {"streamed": True, "written_to": str(target)}
+    try:
+        levels = write_zarr_by_rows(target, plane.shape, restored.dtype, restored.rows, {"midnet": record})
+    finally:
+        restored.close()
+    import dask.array as da
+
+    return DeblurOutcome([da.from_zarr(level) for level in levels],
+                         record | {"seconds": round(time.monotonic() - start, 3)}, blur_log)
+
+
+def result_path(layer_name: str) -> Path:
+    """A new OME-Zarr in the per-user results folder for a streamed result of `layer_name`."""
+    stem = re.sub(r"[^\w.-]+", "_", layer_name).strip("._") or "image"
+    return results_folder() / f"{stem}-deblurred-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.zarr"
+
+
+def _restore_streamed(plane, loaded: LoadedModel, options: RestoreOptions, scratch_dir: str, blur_log: BlurLog):
+    """Restore a lazy 2-D plane; returns (its RestoredPlane, the options as they ran)."""
+    Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    options = resolve_options(options, plane.shape)
+    options = replace(options, scratch_dir=options.scratch_dir or scratch_dir)
+    done = []
+    yield from tap(restore_planes(plane, loaded.model, options, lambda index, count, restored: done.append(restored)),
+                   blur_log.note)
+    return done[0], options
+
+
+def _write_zarr(target: Path, shape, dtype, rows, provenance: dict, overwrite: bool) -> None:
+    write_zarr_by_rows(target, shape, dtype, rows, {"midnet": provenance}, overwrite=overwrite)
 
 
 def _central(plane, restored_rows) -> tuple[np.ndarray, np.ndarray]:

@@ -153,9 +153,10 @@ def _format_by_content(path: Path) -> str | None:
 
 
 def plan_outputs(inputs: list[Path], outdir: Path, suffix: str = "") -> list[Path]:
-    """`outdir/<stem><suffix>.tif` for each input; refuses (ValueError) two inputs that would
-    share an output (instruments reuse file names per session) or an output that is its input."""
-    outputs = [outdir / f"{path.stem}{suffix}.tif" for path in inputs]
+    """`outdir/<stem><suffix>.tif` for each input (`.zarr` for a zarr); refuses (ValueError) two
+    inputs that would share an output (instruments reuse file names per session) or an output
+    that is its input."""
+    outputs = [outdir / f"{path.stem}{suffix}{'.zarr' if is_zarr_folder(path) else '.tif'}" for path in inputs]
     first_source: dict[Path, Path] = {}
     for source, target in zip(inputs, outputs):
         key = target.resolve()
@@ -169,14 +170,19 @@ def plan_outputs(inputs: list[Path], outdir: Path, suffix: str = "") -> list[Pat
 
 
 def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
-    """Expand folders into their image files (sorted); files are kept as given."""
+    """Expand folders into their image files and zarr images (sorted); files and zarr images
+    are kept as given."""
     found: list[Path] = []
     for item in map(Path, paths):
-        if item.is_dir():
-            found.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        if item.is_dir() and not is_zarr_folder(item):
+            found.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES or is_zarr_folder(p)))
         else:
             found.append(item)
     return found
+
+
+def is_zarr_folder(path: Path) -> bool:
+    return path.suffix.lower() == ".zarr" and path.is_dir()
 
 
 @dataclass
@@ -251,7 +257,7 @@ def write_tiff_by_rows(path: str | os.PathLike, shape: tuple[int, int], dtype, r
     import tifffile
 
     dtype = np.dtype(dtype)
-    levels = _pyramid_levels(shape)
+    levels = pyramid_levels(shape)
     total = sum((shape[0] >> k) * (shape[1] >> k) for k in range(levels + 1)) * dtype.itemsize
     options = _tiff_options(layout, provenance, 2, "minisblack", False)
     with _atomic_tiff(path, overwrite) as tmp, tifffile.TiffWriter(tmp, bigtiff=total > 2**31) as tiff:
@@ -264,9 +270,11 @@ def write_tiff_by_rows(path: str | os.PathLike, shape: tuple[int, int], dtype, r
                        tile=(TILE_SIDE, TILE_SIDE), subfiletype=1, photometric="minisblack", buffersize=2**25)
 
 
-def _pyramid_levels(shape: tuple[int, int]) -> int:
+def pyramid_levels(shape: tuple[int, int], above: int | None = None) -> int:
+    """How many halved levels an image of `shape` gets: none up to `above` px (PYRAMID_ABOVE),
+    then down to PYRAMID_DOWN_TO px."""
     longest, levels = max(shape), 0
-    if longest <= PYRAMID_ABOVE:
+    if longest <= (PYRAMID_ABOVE if above is None else above):
         return 0
     while longest > PYRAMID_DOWN_TO and min(shape) >> (levels + 1) >= 16:
         longest //= 2
@@ -279,7 +287,7 @@ def _tiles(rows, shape: tuple[int, int], dtype, factor: int):
     edge tiles zero-padded."""
     for top in range(0, shape[0], TILE_SIDE):
         bottom = min(top + TILE_SIDE, shape[0])
-        band = rows(top, bottom) if factor == 1 else _reduced_rows(rows, top, bottom, shape[1], factor, dtype)
+        band = rows(top, bottom) if factor == 1 else reduced_rows(rows, top, bottom, shape[1], factor, dtype)
         for left in range(0, shape[1], TILE_SIDE):
             tile = np.zeros((TILE_SIDE, TILE_SIDE), dtype=dtype)
             part = band[:, left:left + TILE_SIDE]
@@ -287,7 +295,7 @@ def _tiles(rows, shape: tuple[int, int], dtype, factor: int):
             yield tile
 
 
-def _reduced_rows(rows, top: int, bottom: int, width: int, factor: int, dtype) -> np.ndarray:
+def reduced_rows(rows, top: int, bottom: int, width: int, factor: int, dtype) -> np.ndarray:
     """Rows [top, bottom) of the image reduced by `factor` (means of factor x factor blocks),
     read from the full-size rows about TILE_SIDE at a time."""
     step = max(TILE_SIDE // factor, 1)
@@ -329,10 +337,10 @@ def _atomic_tiff(path: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
         with atomic_path(path) as tmp:
             yield tmp
     except OSError as error:  # nothing is left behind: the temp file is gone, `path` untouched
-        raise OSError(f"could not write {path} ({_write_failure(error)}); nothing was written") from None
+        raise OSError(f"could not write {path} ({write_failure(error)}); nothing was written") from None
 
 
-def _write_failure(error: OSError) -> str:
+def write_failure(error: OSError) -> str:
     """Why a write failed, in words: a full disk (or a file-size limit) says so."""
     import errno
 

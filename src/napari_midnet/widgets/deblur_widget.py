@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..deblur import deblur_job, preview_region
+from ..deblur import deblur_job, deblur_to_zarr_job, preview_region, result_path
 from ..device import warm_up
 from ..events import BlurIdentified
 from ..readouts import identify
@@ -31,7 +31,7 @@ from ..registry import ModelRegistry
 from ..state import DeblurSettings, RunStatus, Task
 from .blur_control import BlurControl
 from .layer_combo import ImageLayerCombo
-from .plane import current_index, current_plane, layer_array
+from .plane import current_index, current_plane, full_resolution, is_lazy
 from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
@@ -223,7 +223,7 @@ class DeblurWidget(QWidget):
             show_error(f"'{layer.name}' is an RGB layer; MIDNet restores grayscale SEM images "
                        "(split the channels or convert to gray first).")
             return
-        data = layer_array(layer)
+        data = full_resolution(layer)
         index = ()
         if self.settings.current_slice_only and data.ndim > 2:
             index = current_index(layer, self.viewer)
@@ -233,9 +233,15 @@ class DeblurWidget(QWidget):
             show_warning(f"{settings.model} is {UNTRAINED_NOTE}")
         self.status.task = Task.DEBLUR
         self.progress_bar.setValue(0)
-        self.message.setText(f"Deblurring '{layer.name}' with {settings.model}…")
+        if is_lazy(data) and data.ndim == 2:  # read by region, the result written to disk: never whole in memory
+            target = result_path(layer.name)
+            self.message.setText(f"Deblurring '{layer.name}' with {settings.model} into {target}…")
+            job = (deblur_to_zarr_job, data, self.registry, settings, target)
+        else:
+            self.message.setText(f"Deblurring '{layer.name}' with {settings.model}…")
+            job = (deblur_job, np.asarray(data), self.registry, settings)
         self.worker = self.workers.run(
-            deblur_job, data, self.registry, settings, on_yield=self._on_progress, on_error=self._on_error,
+            *job, on_yield=self._on_progress, on_error=self._on_error,
             on_return=lambda outcome: self._on_done(layer, index, outcome), on_finish=self._on_finished)
 
     def preview(self) -> None:
@@ -327,15 +333,17 @@ class DeblurWidget(QWidget):
         if outcome is None or (self.worker is not None and self.worker.abort_requested):
             return
         data = outcome.data
-        translate = list(source.translate[-data.ndim:])
+        levels = data if isinstance(data, list) else [data]  # a streamed result: its pyramid on disk, lazily
+        translate = list(source.translate[-levels[0].ndim:])
         if index:  # one slice of a stack: a one-slice stack at that slice, not a plane shown at every z
-            data = data.reshape((1,) * len(index) + data.shape)
+            levels = [level.reshape((1,) * len(index) + level.shape) for level in levels]
             translate = [t + i * s for t, i, s in zip(source.translate, index, source.scale)] + translate
-        dims = data.ndim
+        data = levels if len(levels) > 1 else levels[0]
+        dims = levels[0].ndim
         kwargs = dict(
             name=f"{source.name} deblurred",
             scale=source.scale[-dims:], translate=translate, units=source.units[-dims:],
-            colormap=source.colormap, contrast_limits=source.contrast_limits,
+            colormap=source.colormap, contrast_limits=source.contrast_limits, multiscale=len(levels) > 1,
             metadata={**{k: v for k, v in source.metadata.items() if k == "sem"},
                       "midnet": {**outcome.provenance, "source": source.name, "slice": list(index) or None}},
         )
