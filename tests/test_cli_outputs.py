@@ -249,22 +249,31 @@ def test_shards_split_a_folder_deterministically_and_cover_it_once(tmp_path, wei
 
 
 @pytest.mark.slow
-def test_a_folder_on_a_local_cluster_of_two_workers_gives_the_same_outputs(tmp_path, weights, capsys):
+def test_a_folder_on_a_local_cluster_of_two_workers_gives_the_same_outputs(tmp_path, weights, capsys, monkeypatch):
+    """Frames one task each; a huge image (here: over a lowered limit) in bands of tile rows."""
     pytest.importorskip("distributed", reason="the [cluster] extra is not installed")
+    from napari_midnet import cluster, deblur
+
+    monkeypatch.setattr(deblur, "STREAM_ABOVE", 50_000)
+    monkeypatch.setattr(cluster, "BAND_TILE_ROWS", 2)
     inputs = tmp_path / "in"
     inputs.mkdir()
     for index in range(3):
         tifffile.imwrite(inputs / f"f{index}.tif", image(seed=index))
+    tifffile.imwrite(inputs / "huge.tif", image((400, 256), seed=7))
     (inputs / "broken.tif").write_text("not an image")
-    code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "one", "--model", weights)
+    tiling = ("--tile", 64, "--overlap", 16)
+    code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "one", "--model", weights, *tiling)
     assert code == 1
-    code, out, err = run(capsys, "deblur", inputs, "-o", tmp_path / "two", "--model", weights,
+    code, out, err = run(capsys, "deblur", inputs, "-o", tmp_path / "two", "--model", weights, *tiling,
                          "--scheduler", "local:2")
-    assert code == 1 and "broken.tif is not a TIFF file" in err and "1 of 4 images failed" in err, err
-    for index in range(3):
-        one, two = (tifffile.imread(tmp_path / folder / f"f{index}.tif").astype(int) for folder in ("one", "two"))
+    assert code == 1 and "broken.tif is not a TIFF file" in err and "1 of 5 images failed" in err, err
+    for name in ("f0.tif", "f1.tif", "f2.tif", "huge.tif"):
+        one, two = (tifffile.imread(tmp_path / folder / name).astype(int) for folder in ("one", "two"))
         assert np.abs(one - two).max() <= 1  # one torch thread per worker: oneDNN may round differently
-    assert not list((tmp_path / "two").glob("*.tmp*"))
+    with tifffile.TiffFile(tmp_path / "two" / "huge.tif") as tif:
+        assert tif.pages[0].is_tiled and tif.shaped_metadata[0]["midnet"]["bands"] == 4
+    assert not [path.name for path in (tmp_path / "two").iterdir() if path.name.startswith(".")]  # no scratch
 
 
 def test_a_bad_scheduler_is_one_sentence_before_any_work(tmp_path, weights, capsys):

@@ -44,7 +44,8 @@ def test_the_noise_read_in_bands_is_the_whole_plane_median_exactly(discrete):
 
 
 def test_the_blend_buffer_does_not_grow_with_the_image_height():
-    short, tall = (restore._TileGrid((rows, 700), 128, 32).band_capacity(4) for rows in (600, 60_000))
+    short, tall = (restore._band_capacity(restore._TileGrid((rows, 700), 128, 32).positions, 128, 4)
+                   for rows in (600, 60_000))
     assert short == tall <= 2 * 128
 
 

@@ -1,6 +1,12 @@
-"""A folder of images on a dask.distributed cluster: one task per image, the model loaded once
-per worker (a WorkerPlugin), outputs written atomically by the task, so a cancelled or failed
-task leaves no partial file and a task whose worker died is retried elsewhere.
+"""Images on a dask.distributed cluster: one task per image of a folder, and a huge image (one
+that `deblur_file` streams) cut into bands of tile rows, one task each. The model is loaded once
+per worker (a WorkerPlugin); outputs are written atomically, so a cancelled or failed task leaves
+no partial file, and a task whose worker died is retried elsewhere.
+
+A huge image: the client plans it (value range, info bar, focus map: small and picklable), each
+band task opens the input itself and blends every tile of the global grid that reaches its band
+into a shared float scratch file beside the output; the client then sets the tone from the
+bands' sums and writes the output from the scratch: the single-process path's pixels.
 
 `local` or `local:N` starts a LocalCluster of N single-threaded worker processes on this
 machine; `tcp://HOST:PORT` uses a running scheduler (dask-jobqueue on SLURM, dask-cuda GPU
@@ -11,14 +17,21 @@ workers), whose workers must see the same file system. dask.distributed is the o
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
-from dataclasses import dataclass
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .restore import RestoreOptions
+from .deblur import BlurLog, deblur_file, file_deblurred, open_plane, provenance, write_restored
+from .device import pick_device
+from .events import BlurIdentified, TileDone, drain, tap
+from .restore import RestoredPlane, RestoreOptions, Scratch, band_bounds, finished_plane, plan_plane, restore_band
 
 PLUGIN_NAME = "napari-midnet-model"
 TASK_RETRIES = 2  # a task whose worker died runs again elsewhere, this many times
+BAND_TILE_ROWS = 8  # tile rows per band task of a huge image (the halo re-runs one tile row: 1/8 more work)
 CONNECT_TIMEOUT_S = 10
 
 
@@ -91,35 +104,90 @@ def _model_plugin(model: str, backend: str):
 def _deblur_on_worker(source: Path, target: Path, options: RestoreOptions, overwrite: bool):
     from distributed import get_worker
 
-    from .deblur import deblur_file
-    from .events import drain
-
     return drain(deblur_file(source, target, get_worker().midnet_model, options, overwrite))
 
 
-def deblur_files(jobs: list[tuple[Path, Path]], model: str, backend: str, options: RestoreOptions,
-                 overwrite: bool, scheduler: str) -> Generator[FileDone, None, None]:
-    """Run every (source, target) as one task; yield each as it ends (in any order). Closing
-    the generator (Ctrl-C) cancels what has not finished."""
+@contextmanager
+def cluster_client(scheduler: str, model: str, backend: str) -> Iterator:
+    """A Client whose workers hold the model (a LocalCluster it started is closed after)."""
     client, cluster = connect(scheduler)
     try:
         client.register_plugin(_model_plugin(model, backend), name=PLUGIN_NAME)
-        futures = {client.submit(_deblur_on_worker, source, target, options, overwrite, retries=TASK_RETRIES,
-                                 pure=False): source for source, target in jobs}
-        from distributed import KilledWorker, as_completed
-
-        try:
-            for future in as_completed(futures):
-                source = futures[future]
-                try:
-                    yield FileDone(source, result=future.result())
-                except (ValueError, OSError) as error:  # the task's own sentence (ImageReadError is a ValueError)
-                    yield FileDone(source, error=str(error))
-                except KilledWorker:
-                    yield FileDone(source, error=f"its worker died {TASK_RETRIES + 1} times (out of memory?)")
-        finally:
-            client.cancel(list(futures))
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def deblur_files(client, jobs: list[tuple[Path, Path]], options: RestoreOptions, overwrite: bool
+                 ) -> Generator[FileDone, None, None]:
+    """Run every (source, target) as one task; yield each as it ends (in any order). Closing
+    the generator (Ctrl-C) cancels what has not finished."""
+    from distributed import KilledWorker, as_completed
+
+    futures = {client.submit(_deblur_on_worker, source, target, options, overwrite, retries=TASK_RETRIES,
+                             pure=False): source for source, target in jobs}
+    try:
+        for future in as_completed(futures):
+            source = futures[future]
+            try:
+                yield FileDone(source, result=future.result())
+            except (ValueError, OSError) as error:  # the task's own sentence (ImageReadError is a ValueError)
+                yield FileDone(source, error=str(error))
+            except KilledWorker:
+                yield FileDone(source, error=_died())
+    finally:
+        client.cancel(list(futures))
+
+
+def deblur_in_bands(client, source: Path, target: Path, loaded, options: RestoreOptions, overwrite: bool
+                    ) -> Generator[TileDone | BlurIdentified, None, object]:
+    """One huge image as band tasks (module docstring); yields TileDone per finished band and
+    returns its deblur.FileDeblurred. Ctrl-C cancels the bands and leaves no output or scratch."""
+    from distributed import KilledWorker, as_completed
+
+    start, blur_log, futures = time.monotonic(), BlurLog(), {}
+    scratch_path = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.scratch"
+    try:
+        with open_plane(source) as plane:
+            plan = yield from tap(plan_plane(plane, loaded.model, options), blur_log.note)
+            bands = band_bounds(plan, plane.shape[1], BAND_TILE_ROWS) if plan.structured else []
+            if bands:
+                with open(scratch_path, "wb") as scratch:
+                    scratch.truncate(plan.rows * plane.shape[1] * 4)
+                futures = {client.submit(_band_on_worker, source, plan, band, scratch_path, options.device,
+                                         retries=TASK_RETRIES, pure=False): band for band in bands}
+                sums = {}
+                for future in as_completed(futures):
+                    try:
+                        sums[futures[future]] = future.result()
+                    except KilledWorker:
+                        raise OSError(_died()) from None
+                    yield TileDone(len(sums), len(bands), 0, 1)
+                restored = finished_plane(plane, plan, Scratch((plan.rows, plane.shape[1]), None, scratch_path),
+                                          sum(sums[band] for band in bands))
+            else:  # nothing to deblur: it passes through
+                restored = RestoredPlane(plane, plan.dtype, rows=0)
+            record = provenance(loaded, plan.options, blur_log) | {"bands": len(bands)}
+            before, after = write_restored(source, target, plane, restored, record, overwrite)
+    finally:
+        client.cancel(list(futures))
+        scratch_path.unlink(missing_ok=True)
+    return file_deblurred(source, target, before, after, blur_log, start)
+
+
+def _band_on_worker(source: Path, plan, band: tuple[int, int], scratch_path: Path, device: str) -> float:
+    from distributed import get_worker
+
+    plan = replace(plan, options=replace(plan.options, device=pick_device(device)))  # this worker's device
+    with open_plane(source) as plane:
+        scratch = Scratch((plan.rows, plane.shape[1]), None, scratch_path)
+        try:
+            return drain(restore_band(plane, get_worker().midnet_model.model, plan, band, scratch))
+        finally:
+            scratch.close()
+
+
+def _died() -> str:
+    return f"its worker died {TASK_RETRIES + 1} times (out of memory?)"

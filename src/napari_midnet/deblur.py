@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Generator
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -103,26 +102,13 @@ def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: Restor
     """
     start = time.monotonic()
     if stream is None:
-        stream = is_zarr_folder(source) or single_plane_pixels(source) > STREAM_ABOVE
+        stream = streams(source)
     blur_log = BlurLog()
     if stream:
-        record = {"source": source.name, "streamed": True}
-        if is_zarr_folder(source):
-            plane = ZarrPlane(source)
-            write = partial(_write_zarr, target, overwrite=overwrite)
-        else:
-            plane = TiffPlane(source)
-            write = partial(write_tiff_by_rows, target, overwrite=overwrite, layout=read_tiff_layout(source))
-        try:
+        with open_plane(source) as plane:
             restored, options = yield from _restore_streamed(plane, loaded, options, str(target.parent), blur_log)
-            try:
-                write(plane.shape, restored.dtype, restored.rows, provenance=provenance(loaded, options, blur_log)
-                      | record)
-                before, after = _central(plane, restored.rows)
-            finally:
-                restored.close()
-        finally:
-            getattr(plane, "close", lambda: None)()
+            before, after = write_restored(source, target, plane, restored, provenance(loaded, options, blur_log),
+                                           overwrite)
     else:
         image = read_image(source)
         options = resolve_options(options, plane_shape(image.shape))
@@ -130,6 +116,38 @@ def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: Restor
         write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
                    provenance=provenance(loaded, options, blur_log) | {"source": source.name})
         before, after = middle_gray_plane(image), middle_gray_plane(restored)
+    return file_deblurred(source, target, before, after, blur_log, start)
+
+
+def streams(source: Path) -> bool:
+    """Whether `deblur_file` streams this input (a zarr, or a single-plane TIFF above STREAM_ABOVE)."""
+    return is_zarr_folder(source) or single_plane_pixels(source) > STREAM_ABOVE
+
+
+def open_plane(source: Path) -> TiffPlane | ZarrPlane:
+    """The input's plane, read by region (a context manager that closes the file)."""
+    return ZarrPlane(source) if is_zarr_folder(source) else TiffPlane(source)
+
+
+def write_restored(source: Path, target: Path, plane, restored, record: dict, overwrite: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Write a streamed plane in its input's family (tiled TIFF with the instrument metadata, or
+    OME-Zarr), then free its scratch; returns the central crops the readout describes."""
+    record = record | {"source": source.name, "streamed": True}
+    try:
+        if is_zarr_folder(source):
+            write_zarr_by_rows(target, plane.shape, restored.dtype, restored.rows, {"midnet": record},
+                               overwrite=overwrite)
+        else:
+            write_tiff_by_rows(target, plane.shape, restored.dtype, restored.rows, overwrite=overwrite,
+                               layout=read_tiff_layout(source), provenance=record)
+        return _central(plane, restored.rows)
+    finally:
+        restored.close()
+
+
+def file_deblurred(source: Path, target: Path, before: np.ndarray, after: np.ndarray, blur_log: BlurLog,
+                   start: float) -> FileDeblurred:
     known = blur_log.events[0].estimate if len(blur_log.events) == 1 else None  # one plane: estimated once
     readout = compute_readout(before, after, source_blur=known)
     return FileDeblurred(source, target, readout, blur_log.sentence() if blur_log.events else "",
@@ -170,10 +188,6 @@ def _restore_streamed(plane, loaded: LoadedModel, options: RestoreOptions, scrat
     yield from tap(restore_planes(plane, loaded.model, options, lambda index, count, restored: done.append(restored)),
                    blur_log.note)
     return done[0], options
-
-
-def _write_zarr(target: Path, shape, dtype, rows, provenance: dict, overwrite: bool) -> None:
-    write_zarr_by_rows(target, shape, dtype, rows, {"midnet": provenance}, overwrite=overwrite)
 
 
 def _central(plane, restored_rows) -> tuple[np.ndarray, np.ndarray]:

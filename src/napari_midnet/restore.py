@@ -113,6 +113,28 @@ def restore_planes(image, model, options: RestoreOptions | None, sink
     layout from the (count, rows, cols) planes. A lazy 2-D image is read a band of tiles at a
     time and its restored rows wait in a scratch file on disk when large: memory depends on
     the tile size and the image width, not on its height."""
+    planes, rebuild, options = _checked_planes(image, options)
+    if getattr(model, "restores_whole_planes", False):
+        yield from _restore_whole_planes(planes, model, options, sink)
+        return rebuild
+    job = _PlaneJob(model, _image_plan(image, planes[0], model, options))
+    for index, plane in enumerate(planes):
+        sink(index, len(planes), (yield from job.run(plane, index, len(planes))))
+    return rebuild
+
+
+def plan_plane(image, model, options: RestoreOptions | None = None
+               ) -> Generator[BlurIdentified, None, PlanePlan]:
+    """The plan of a single 2-D (lazy) plane, for restoring it in bands (`restore_band`)."""
+    planes, _, options = _checked_planes(image, options)
+    if len(planes) != 1 or getattr(model, "restores_whole_planes", False):
+        raise ValueError("restoring in bands takes a single 2-D plane and one of napari-midnet's own models")
+    return (yield from _PlaneJob(model, _image_plan(image, planes[0], model, options)).prepare(planes[0], 0))
+
+
+def _checked_planes(image, options: RestoreOptions | None) -> tuple[list[Region], object, RestoreOptions]:
+    """The image as planes read by region, the function that rebuilds its layout, and the
+    options resolved for it; ValueError with one sentence for what cannot be restored."""
     options = options or RestoreOptions()
     if not isinstance(image, np.ndarray) and np.ndim(image) != 2:
         image = np.asarray(image)  # lazy stacks and colour: loaded (a 2-D plane streams)
@@ -132,53 +154,92 @@ def restore_planes(image, model, options: RestoreOptions | None, sink
         raise ValueError(f"strength must be between 0 and 1, got {options.strength}")
     if max(height, width) > options.tile and not 0 <= options.overlap < options.tile // 2:
         raise ValueError(f"overlap must be between 0 and {options.tile // 2 - 1} for tile {options.tile}")
-    if getattr(model, "restores_whole_planes", False):
-        yield from _restore_whole_planes(planes, model, options, sink)
-        return rebuild
-    job = _PlaneJob(model, options, value_range(image) if options.value_range is None else options.value_range,
-                    np.float32 if options.float32 else image.dtype)
-    bar = detect_databar(planes[0]) if options.keep_databar or job.conditioned else None
+    return planes, rebuild, options
+
+
+def _image_plan(image, first: Region, model, options: RestoreOptions) -> PlanePlan:
+    """What every plane of the image shares: value range, dtype, info-bar rows."""
+    lo, hi = value_range(image) if options.value_range is None else options.value_range
+    conditioned = model.config.condition_planes > 0
+    bar = detect_databar(first) if options.keep_databar or conditioned else None
     # the blur is always read above an info bar, even when the bar itself is restored
-    job.blur_rows = bar if bar is not None else height
-    job.rows = bar if bar is not None and options.keep_databar else height
-    for index, plane in enumerate(planes):
-        sink(index, len(planes), (yield from job.run(plane, index, len(planes))))
-    return rebuild
+    return PlanePlan(options, lo, hi, np.dtype(np.float32 if options.float32 else image.dtype),
+                     rows=bar if bar is not None and options.keep_databar else first.shape[0],
+                     blur_rows=bar if bar is not None else first.shape[0], conditioned=conditioned)
+
+
+@dataclass
+class PlanePlan:
+    """What restoring a plane needs before its first tile, decided once: the resolved options,
+    value range, output dtype, the rows restored (above a kept info bar) and those the blur is
+    read on; per plane, whether it has structure to restore and its focus map. Small and
+    picklable: a cluster's client plans a huge plane and ships the plan to band tasks."""
+
+    options: RestoreOptions
+    lo: float
+    hi: float
+    dtype: np.dtype
+    rows: int
+    blur_rows: int
+    conditioned: bool
+    structured: bool = True
+    focus: FocusMap | None = None
 
 
 class _PlaneJob:
-    """Restores one plane after another with the settings resolved once for the image."""
+    """Restores one plane after another to a plan made once for the image."""
 
-    def __init__(self, model, options: RestoreOptions, value_range: tuple[float, float], dtype):
-        self.options, self.dtype = options, np.dtype(dtype)
-        self.lo, self.hi = value_range
-        self.conditioned = model.config.condition_planes > 0
-        self.model = _for_inference(model, options.device)
-        self.batch = options.batch or (8 if options.device == "cuda" else 4)
-        self.rows = self.blur_rows = 0
+    def __init__(self, model, plan: PlanePlan):
+        self.plan, self.source_model, self._model = plan, model, None
+        self.batch = plan.options.batch or (8 if plan.options.device == "cuda" else 4)
+
+    @property
+    def model(self):
+        """The network as it runs (a copy on the device), made on first use: planning needs none."""
+        if self._model is None:
+            self._model = _for_inference(self.source_model, self.plan.options.device)
+        return self._model
 
     def run(self, plane: Region, index: int, count: int
             ) -> Generator[TileDone | BlurIdentified, None, RestoredPlane]:
-        options, rows = self.options, self.rows
-        above = plane.limited(rows)
-        # Nothing to deblur (a flat or pure-noise plane, where the network could only invent a
-        # pattern), or nothing of the network's output wanted (strength 0): it passes through.
-        if options.strength == 0 or not shows_structure(central_crop(above, STRUCTURE_CROP)):
-            return RestoredPlane(plane, self.dtype, rows=0)
-        focus = None
-        if self.conditioned:
-            focus, identified = plane_focus(plane.limited(self.blur_rows), (rows, plane.shape[1]), self.lo, self.hi,
-                                            options.blur, index)
-            yield identified
+        plan = yield from self.prepare(plane, index)
+        if not plan.structured:
+            return RestoredPlane(plane, plan.dtype, rows=0)
+        scratch = Scratch((plan.rows, plane.shape[1]), plan.options.scratch_dir)
+        total = yield from self.blend(plane, plan, (0, plan.rows), scratch, index, count)
+        return finished_plane(plane, plan, scratch, total)
+
+    def prepare(self, plane: Region, index: int) -> Generator[BlurIdentified, None, PlanePlan]:
+        """This plane's plan: passed through when it has nothing to deblur (a flat or pure-noise
+        plane, where the network could only invent a pattern) or nothing of the network's output
+        is wanted (strength 0); a kernel-aware network's focus map."""
+        plan = self.plan
+        above = plane.limited(plan.rows)
+        if plan.options.strength == 0 or not shows_structure(central_crop(above, STRUCTURE_CROP)):
+            return replace(plan, structured=False)
+        if not plan.conditioned:
+            return plan
+        focus, identified = plane_focus(plane.limited(plan.blur_rows), (plan.rows, plane.shape[1]), plan.lo, plan.hi,
+                                        plan.options.blur, index)
+        yield identified
+        return replace(plan, focus=focus)
+
+    def blend(self, plane: Region, plan: PlanePlan, band: tuple[int, int], scratch: Scratch, index: int,
+              count: int) -> Generator[TileDone, None, float]:
+        """Blend the network's tiles into rows [band) of the plane's global tile grid, written to
+        `scratch` as they finish; returns their float64 sum (for the tone)."""
+        options, focus = plan.options, plan.focus
+        above = plane.limited(plan.rows)
         grid = _TileGrid(above.shape, options.tile, options.overlap)
+        top, bottom = band
+        positions = [(y, x) for y, x in grid.positions if y < bottom and y + grid.tile_h > top]
         tiles_of = _BandCache(above)
-        scratch = _Scratch(above.shape, options.scratch_dir)
-        pending = _PendingRows(above.shape[1], grid.band_capacity(self.batch), scratch)
-        positions = grid.positions
+        pending = _PendingRows(above.shape[1], _band_capacity(positions, grid.tile_h, self.batch), scratch,
+                               positions[0][0], band)
         for first in range(0, len(positions), self.batch):
             chunk = positions[first:first + self.batch]
             tiles = normalised(np.stack([tiles_of.read(y, y + grid.tile_h, x, x + grid.tile_w) for y, x in chunk]),
-                               self.lo, self.hi)
+                               plan.lo, plan.hi)
             inputs = tiles[:, None]
             if focus is not None:
                 extra = np.stack([condition_planes(values, focus.covariance_region(slice(y, y + grid.tile_h),
@@ -186,18 +247,42 @@ class _PlaneJob:
                                                    focus.global_estimate.noise)
                                   for values, (y, x) in zip(tiles, chunk)])
                 inputs = np.concatenate([inputs, extra], axis=1)
-            restored = _forward(self.model, inputs, options, self.conditioned)
+            restored = _forward(self.model, inputs, options, plan.conditioned)
             if options.strength != 1.0:
                 restored = tiles + options.strength * (restored - tiles)
             for (y, x), values in zip(chunk, restored):
                 pending.add(y, x, values * grid.weight(y, x))
-            pending.finish(positions[first + self.batch][0] if first + self.batch < len(positions) else rows)
+            pending.finish(positions[first + self.batch][0] if first + self.batch < len(positions) else bottom)
             yield TileDone(min(first + self.batch, len(positions)), len(positions), index, count)
-        # Defocus moves signal around but keeps its total (the spot integrates to one), so the
-        # restored plane keeps the input's mean exactly: a dark or bright frame outside what the
-        # network saw in training keeps its tone, and a near-flat one stays as it was.
-        tone = plane_mean(above) - self.lo - pending.total / (above.shape[0] * above.shape[1]) * (self.hi - self.lo)
-        return RestoredPlane(plane, self.dtype, rows, scratch, self.lo, self.hi, tone)
+        return pending.total
+
+
+def restore_band(plane, model, plan: PlanePlan, band: tuple[int, int], scratch: Scratch
+                 ) -> Generator[TileDone, None, float]:
+    """Rows [band) of a planned plane into a shared `scratch` (a task of a band-parallel
+    restore: every tile of the global grid that reaches the band, its share inside the band):
+    returns their float64 sum, which `finished_plane` needs of all bands."""
+    return (yield from _PlaneJob(model, plan).blend(Region(plane), plan, band, scratch, 0, 1))
+
+
+def band_bounds(plan: PlanePlan, width: int, tile_rows: int) -> list[tuple[int, int]]:
+    """Rows of a planned plane cut into bands of `tile_rows` rows of its tile grid (each band's
+    task also runs the tiles reaching into it from the band above: the halo)."""
+    grid = _TileGrid((plan.rows, width), plan.options.tile, plan.options.overlap)
+    starts = sorted({y for y, _ in grid.positions})[::tile_rows] + [plan.rows]
+    return list(zip(starts[:-1], starts[1:]))
+
+
+def finished_plane(plane, plan: PlanePlan, scratch: Scratch, total: float) -> RestoredPlane:
+    """A plane whose blended rows are all in `scratch` (summing to `total`), with its tone.
+
+    Defocus moves signal around but keeps its total (the spot integrates to one), so the
+    restored plane keeps the input's mean exactly: a dark or bright frame outside what the
+    network saw in training keeps its tone, and a near-flat one stays as it was."""
+    plane = plane if isinstance(plane, Region) else Region(plane)
+    above = plane.limited(plan.rows)
+    tone = plane_mean(above) - plan.lo - total / (above.shape[0] * above.shape[1]) * (plan.hi - plan.lo)
+    return RestoredPlane(plane, plan.dtype, plan.rows, scratch, plan.lo, plan.hi, tone)
 
 
 class RestoredPlane:
@@ -339,13 +424,20 @@ class _BandCache:
         return self.bands[top, bottom][:, left:right]
 
 
-class _PendingRows:
-    """The blend accumulator for the rows some tile still adds to; finished rows go to the
-    scratch (their float64 sum kept for the tone), so it never holds the whole plane."""
+def _band_capacity(positions: list[tuple[int, int]], tile_h: int, batch: int) -> int:
+    """Rows one batch of tiles (in grid order) reaches below its first tile's top."""
+    tops = [y for y, _ in positions]
+    return max(tops[min(i + batch, len(tops)) - 1] - tops[i] for i in range(0, len(tops), batch)) + tile_h
 
-    def __init__(self, width: int, capacity: int, scratch: _Scratch):
+
+class _PendingRows:
+    """The blend accumulator for the rows some tile still adds to; finished rows inside `keep`
+    (a band of rows) go to the scratch, their float64 sum kept for the tone: it never holds
+    the whole plane."""
+
+    def __init__(self, width: int, capacity: int, scratch: Scratch, first_row: int, keep: tuple[int, int]):
         self.buffer = np.zeros((capacity, width), dtype=np.float32)
-        self.scratch, self.top, self.total = scratch, 0, 0.0
+        self.scratch, self.top, self.keep, self.total = scratch, first_row, keep, 0.0
 
     def add(self, y: int, x: int, values: np.ndarray) -> None:
         self.buffer[y - self.top:y - self.top + values.shape[0], x:x + values.shape[1]] += values
@@ -355,27 +447,31 @@ class _PendingRows:
         done = until - self.top
         if done <= 0:
             return
-        finished = self.buffer[:done]
-        self.total += float(finished.sum(dtype=np.float64))
-        self.scratch.write(self.top, finished)
-        kept = len(self.buffer) - done
-        self.buffer[:kept] = self.buffer[done:]  # numpy copies overlapping rows safely
-        self.buffer[kept:] = 0
+        low, high = max(self.top, self.keep[0]), min(until, self.keep[1])
+        if high > low:
+            kept = self.buffer[low - self.top:high - self.top]
+            self.total += float(kept.sum(dtype=np.float64))
+            self.scratch.write(low, kept)
+        left = len(self.buffer) - done
+        self.buffer[:left] = self.buffer[done:]  # numpy copies overlapping rows safely
+        self.buffer[left:] = 0
         self.top = until
 
 
 SCRATCH_IN_MEMORY = 2**24  # pixels of restored float rows kept in memory; a larger plane's go to a file
 
 
-class _Scratch:
+class Scratch:
     """The blended float rows of a plane until its tone is known: in memory when small, else in
-    an unnamed temporary file (read and written by offset: no memory map, whose pages would
-    count as the process's memory)."""
+    an unnamed temporary file, or in `path` (read and written by offset: no memory map, whose
+    pages would count as the process's memory)."""
 
-    def __init__(self, shape: tuple[int, int], folder: str | None):
+    def __init__(self, shape: tuple[int, int], folder: str | None, path: str | os.PathLike | None = None):
         self.shape = shape
         self.memory = self.file = None
-        if shape[0] * shape[1] <= SCRATCH_IN_MEMORY:
+        if path is not None:  # a file made by the caller, shared by the band tasks of one plane
+            self.file = open(path, "r+b")  # noqa: SIM115 (closed by close())
+        elif shape[0] * shape[1] <= SCRATCH_IN_MEMORY:
             self.memory = np.empty(shape, dtype=np.float32)
         else:
             self.file = tempfile.TemporaryFile(prefix=".napari-midnet-", suffix=".scratch", dir=folder)
@@ -414,11 +510,6 @@ class _TileGrid:
         self._rows = {y: w / row_sum[y:y + self.tile_h] for y, w in zip(row_starts, row_windows)}
         self._cols = {x: w / col_sum[x:x + self.tile_w] for x, w in zip(col_starts, col_windows)}
         self.positions = [(y, x) for y in row_starts for x in col_starts]
-
-    def band_capacity(self, batch: int) -> int:
-        """Rows one batch of tiles (in grid order) reaches below the first tile's top."""
-        tops = [y for y, _ in self.positions]
-        return max(tops[min(i + batch, len(tops)) - 1] - tops[i] for i in range(0, len(tops), batch)) + self.tile_h
 
     def weight(self, y: int, x: int) -> np.ndarray:
         return np.outer(self._rows[y], self._cols[x])

@@ -43,6 +43,15 @@ class ZarrPlane:
         rows, cols = (*(key if isinstance(key, tuple) else (key,)), slice(None))[:2]
         return np.asarray(self.array[(*self._lead, rows, cols)])
 
+    def close(self) -> None:
+        """Nothing to close (zarr opens chunks as it reads them); here for `with` like TiffPlane."""
+
+    def __enter__(self) -> ZarrPlane:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _full_resolution_path(group) -> str:
     """The first dataset of an OME-Zarr's multiscales (0.5 under 'ome', 0.4 at the top), else '0'."""

@@ -85,7 +85,7 @@ def deblur(args) -> int:
             todo.append((source, target))
     failed = []
     if args.scheduler:
-        failed = _deblur_on_cluster(todo, args, options)
+        failed = _deblur_on_cluster(todo, args, options, loaded)
     for source, target in todo if not args.scheduler else ():
         try:
             _report(run_with_bar(deblur_file(source, target, loaded, options, args.overwrite), source.name))
@@ -98,25 +98,39 @@ def deblur(args) -> int:
     return 0
 
 
-def _deblur_on_cluster(todo: list, args, options) -> list[str]:
-    """One task per image on the scheduler; returns the names that failed."""
-    from ..cluster import ClusterError, deblur_files
+def _deblur_on_cluster(todo: list, args, options, loaded) -> list[str]:
+    """Images on the scheduler: one task per image, and each image that streams (huge) in bands
+    across all workers, one after another; returns the names that failed."""
+    from ..cluster import ClusterError, cluster_client, deblur_files, deblur_in_bands
+    from ..deblur import streams
     from .common import ProgressBar
 
-    failed, bar = [], ProgressBar("deblur on the cluster", len(todo))
+    huge = [(source, target) for source, target in todo if streams(source)]
+    frames = [job for job in todo if job not in huge]
+    failed = []
     try:
-        for count, done in enumerate(deblur_files(todo, args.model, args.backend, options, args.overwrite,
-                                                  args.scheduler), 1):
-            if done.error:
-                failed.append(done.source.name)
-                print(f"napari-midnet: error: {done.source.name}: {done.error}", file=sys.stderr)
-            else:
-                _report(done.result)
-            bar.update(count)
+        with cluster_client(args.scheduler, args.model, args.backend) as client:
+            if frames:
+                bar = ProgressBar("deblur on the cluster", len(frames))
+                try:
+                    for count, done in enumerate(deblur_files(client, frames, options, args.overwrite), 1):
+                        if done.error:
+                            failed.append(done.source.name)
+                            print(f"napari-midnet: error: {done.source.name}: {done.error}", file=sys.stderr)
+                        else:
+                            _report(done.result)
+                        bar.update(count)
+                finally:
+                    bar.close()
+            for source, target in huge:
+                try:
+                    _report(run_with_bar(deblur_in_bands(client, source, target, loaded, options, args.overwrite),
+                                         f"{source.name} in bands"))
+                except (ValueError, OSError) as error:
+                    failed.append(source.name)
+                    print(f"napari-midnet: error: {source.name}: {error}", file=sys.stderr)
     except ClusterError as error:
         raise CliError(str(error)) from None
-    finally:
-        bar.close()
     return failed
 
 
