@@ -308,3 +308,4 @@ def test_a_lazy_multiscale_layer_is_deblurred_streaming_into_an_ome_zarr(dock, q
     assert len(written) == 1 and result.metadata["midnet"]["written_to"] == str(written[0])
     expected = drain(deblur_job(full, widget.registry, widget.settings)).data
     assert np.array_equal(np.asarray(result.data[0]), expected)
+    qtbot.waitUntil(lambda: widget.compare.table.item(0, 0) is not None, timeout=WAIT_MS)  # its readout (a crop)

@@ -6,9 +6,10 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget
 
+from ..metrics import STRUCTURE_CROP
 from ..readouts import Readout, compute_readout
 from .layer_combo import ImageLayerCombo
-from .plane import current_plane
+from .plane import current_plane, full_resolution, is_lazy
 from .workers import WorkerTracker
 
 ROWS = ("Sharpness", "PSNR (dB)", "SSIM")
@@ -120,9 +121,12 @@ class CompareWidget(QWidget):
             which = "source" if reference.name == self.source.name else "result"
             self._reference_note = f"The reference is the {which} itself: pick a sharp image of the same field."
             reference = None
-        source = current_plane(self.source, self.viewer)
-        result = current_plane(self.result, self.viewer)
-        ref = current_plane(reference, self.viewer) if reference is not None else None
+        # a lazy (huge) image is described by its central square, read alone
+        layers = [layer for layer in (self.source, self.result, reference) if layer is not None]
+        crop = STRUCTURE_CROP if any(is_lazy(full_resolution(layer)) for layer in layers) else None
+        source = current_plane(self.source, self.viewer, crop)
+        result = current_plane(self.result, self.viewer, crop)
+        ref = current_plane(reference, self.viewer, crop) if reference is not None else None
         self._generation += 1
         generation = self._generation
         self.alignment.setText("Measuring…" + (" aligning the reference…" if ref is not None else ""))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..imaging import central_crop
+
 
 def full_resolution(layer):
     """Full-resolution data of an image layer (level 0 of a pyramid), as it is: lazy stays lazy."""
@@ -28,7 +30,9 @@ def current_index(layer, viewer) -> tuple[int, ...]:
     return tuple(int(np.clip(round(point[axis]), 0, shape[axis] - 1)) for axis in range(leading))
 
 
-def current_plane(layer, viewer) -> np.ndarray:
-    """The plane on screen, as NumPy (of a lazy stack only that plane is read)."""
+def current_plane(layer, viewer, crop: int | None = None) -> np.ndarray:
+    """The plane on screen, as NumPy (of a lazy stack only that plane is read); with `crop`,
+    only its central crop x crop square is read."""
     data = full_resolution(layer)
-    return np.asarray(data[current_index(layer, viewer)] if data.ndim > 2 else data)
+    plane = data[current_index(layer, viewer)] if data.ndim > 2 else data
+    return np.asarray(central_crop(plane, crop) if crop else plane)
