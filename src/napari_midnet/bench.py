@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from .backends import BACKENDS, DEFAULT_BACKEND, for_backend
+from .device import auto_batch
 
 OVERLAP = 64
-QUICK = {"presets": ["midnet-s"], "tiles": [256], "size": 512, "big": 0}  # under a minute on 2 CPU cores
-FULL = {"presets": ["midnet-s", "midnet"], "tiles": [256, 512], "size": 1024, "big": 8192}  # 15+ minutes
+AUTO_TILE = 0  # in --tiles: the automatic tile, as deblur picks it
+BARE_TILE = 256  # the floor: the bare network on non-overlapping tiles of this side covering the image
+QUICK = {"presets": ["midnet-s"], "tiles": [AUTO_TILE], "size": 512, "big": 0}  # under a minute on 2 CPU cores
+FULL = {"presets": ["midnet-s", "midnet"], "tiles": [AUTO_TILE, 256, 512], "size": 1024, "big": 8192}  # 15+ minutes
 
 
 def test_image(size: int) -> np.ndarray:
@@ -40,7 +43,7 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool, backend:
     import torch
 
     from .device import pick_device
-    from .restore import RestoreOptions, restore
+    from .restore import RestoreOptions, resolve_options, restore
     from .weights import load_model
 
     device = pick_device(device)
@@ -48,9 +51,10 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool, backend:
     model = for_backend(load_model(preset), backend).model
     setup_s = time.perf_counter() - start
     image = test_image(size)
-    options = RestoreOptions(tile=tile, overlap=OVERLAP, device=device, keep_databar=False)
-    warm = test_image(min(size, tile))
-    for _ in restore(warm, model, options):
+    options = resolve_options(RestoreOptions(tile=tile or None, overlap=OVERLAP, device=device, keep_databar=False),
+                              image.shape)
+    tile = options.tile
+    for _ in restore(test_image(min(size, tile)), model, options):  # warm-up
         pass
     start = time.perf_counter()
     for _ in restore(image, model, options):
@@ -60,14 +64,15 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool, backend:
               "backend": backend, "setup_s": setup_s,
               "mpix_s": size * size / deblur_s / 1e6}
     if bare:
-        tile_side = min(tile, size)
+        tile_side = min(BARE_TILE, size)
         count = (-(-size // tile_side)) ** 2  # non-overlapping tiles that cover the image: the floor of any tiling
-        batch = options.batch or (8 if device == "cuda" else 4)
+        batch = auto_batch(device, tile_side**2)
         planes = 1 + model.config.condition_planes  # a kernel-aware net's blur planes too
         tiles = torch.rand(batch, planes, tile_side, tile_side, device=device)
         tiles = tiles.contiguous(memory_format=torch.channels_last)
-        start = time.perf_counter()
         with torch.inference_mode():
+            model(tiles)  # warm-up
+            start = time.perf_counter()
             for first in range(0, count, batch):
                 model(tiles[: min(batch, count - first)])
             if device == "cuda":
@@ -91,15 +96,18 @@ def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device:
     from .config import DEFAULT_MODEL
 
     print(f"deblur of a {size}x{size} uint16 image, overlap {OVERLAP}; 'forward' = the bare network on "
-          "non-overlapping tiles covering the image (what any tiling must at least cost)")
-    print(f"{'preset':<9} {'tile':>5} {'Mpix/s':>7} {'deblur s':>9} {'forward s':>10} {'ratio':>6} {'peak RSS MB':>12}")
+          f"non-overlapping {BARE_TILE}-px tiles covering the image (what any tiling must at least cost)")
+    print(f"{'preset':<12} {'tile':>5} {'Mpix/s':>7} {'deblur s':>9} {'forward s':>10} {'ratio':>6} "
+          f"{'peak RSS MB':>12}")
     for preset in presets:
         for tile in tiles:
             row = _in_child(preset, tile, size, device, bare=True)
-            print(f"{preset:<9} {tile:>5} {row['mpix_s']:>7.3f} {row['deblur_s']:>9.2f} {row['forward_s']:>10.2f} "
+            shown = f"a{row['tile']}" if tile == AUTO_TILE else str(tile)  # a384: chosen automatically
+            print(f"{preset:<12} {shown:>5} {row['mpix_s']:>7.3f} {row['deblur_s']:>9.2f} {row['forward_s']:>10.2f} "
                   f"{row['deblur_s'] / row['forward_s']:>6.2f} {row['peak_rss_mb']:>12.0f}", flush=True)
     if backends:
-        print(f"midnet-s with each backend on the CPU ({size}x{size}, tile {tiles[0]}); setup = load + convert")
+        print(f"midnet-s with each backend on the CPU ({size}x{size}, tile {tiles[0] or 'auto'}); "
+              "setup = load + convert")
         print(f"{'backend':<12} {'setup s':>8} {'deblur s':>9} {'Mpix/s':>7} {'peak RSS MB':>12}")
         for backend in BACKENDS:
             row = _in_child("midnet-s", tiles[0], size, "cpu", False, backend)

@@ -27,7 +27,7 @@ from .blur import (
     uniform_map,
 )
 from .databar import detect_databar
-from .device import auto_tile, autocast, pick_device
+from .device import auto_batch, auto_tile, autocast, pick_device
 from .events import BlurIdentified, TileDone
 from .imaging import Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
 from .metrics import STRUCTURE_CROP, shows_structure
@@ -92,7 +92,7 @@ def restore(image, model, options: RestoreOptions | None = None
     focus map, or `options.blur` everywhere), announced by a BlurIdentified event. A 2-D
     `image` may be lazy (a memmap, zarr or dask array, files.TiffPlane): it is read by region.
     """
-    result, rebuild = None, None
+    result = None
 
     def keep(index: int, count: int, plane: RestoredPlane) -> None:
         nonlocal result
@@ -113,7 +113,7 @@ def restore_planes(image, model, options: RestoreOptions | None, sink
     layout from the (count, rows, cols) planes. A lazy 2-D image is read a band of tiles at a
     time and its restored rows wait in a scratch file on disk when large: memory depends on
     the tile size and the image width, not on its height."""
-    planes, rebuild, options = _checked_planes(image, options)
+    image, planes, rebuild, options = _checked_planes(image, options)
     if getattr(model, "restores_whole_planes", False):
         yield from _restore_whole_planes(planes, model, options, sink)
         return rebuild
@@ -126,15 +126,16 @@ def restore_planes(image, model, options: RestoreOptions | None, sink
 def plan_plane(image, model, options: RestoreOptions | None = None
                ) -> Generator[BlurIdentified, None, PlanePlan]:
     """The plan of a single 2-D (lazy) plane, for restoring it in bands (`restore_band`)."""
-    planes, _, options = _checked_planes(image, options)
+    image, planes, _, options = _checked_planes(image, options)
     if len(planes) != 1 or getattr(model, "restores_whole_planes", False):
         raise ValueError("restoring in bands takes a single 2-D plane and one of napari-midnet's own models")
     return (yield from _PlaneJob(model, _image_plan(image, planes[0], model, options)).prepare(planes[0], 0))
 
 
-def _checked_planes(image, options: RestoreOptions | None) -> tuple[list[Region], object, RestoreOptions]:
-    """The image as planes read by region, the function that rebuilds its layout, and the
-    options resolved for it; ValueError with one sentence for what cannot be restored."""
+def _checked_planes(image, options: RestoreOptions | None) -> tuple[object, list[Region], object, RestoreOptions]:
+    """The image (a lazy stack loaded), its planes read by region, the function that rebuilds
+    its layout, and the options resolved for it; ValueError with one sentence for what cannot
+    be restored."""
     options = options or RestoreOptions()
     if not isinstance(image, np.ndarray) and np.ndim(image) != 2:
         image = np.asarray(image)  # lazy stacks and colour: loaded (a 2-D plane streams)
@@ -154,7 +155,7 @@ def _checked_planes(image, options: RestoreOptions | None) -> tuple[list[Region]
         raise ValueError(f"strength must be between 0 and 1, got {options.strength}")
     if max(height, width) > options.tile and not 0 <= options.overlap < options.tile // 2:
         raise ValueError(f"overlap must be between 0 and {options.tile // 2 - 1} for tile {options.tile}")
-    return planes, rebuild, options
+    return image, planes, rebuild, options
 
 
 def _image_plan(image, first: Region, model, options: RestoreOptions) -> PlanePlan:
@@ -191,7 +192,6 @@ class _PlaneJob:
 
     def __init__(self, model, plan: PlanePlan):
         self.plan, self.source_model, self._model = plan, model, None
-        self.batch = plan.options.batch or (8 if plan.options.device == "cuda" else 4)
 
     @property
     def model(self):
@@ -233,11 +233,12 @@ class _PlaneJob:
         grid = _TileGrid(above.shape, options.tile, options.overlap)
         top, bottom = band
         positions = [(y, x) for y, x in grid.positions if y < bottom and y + grid.tile_h > top]
+        batch = options.batch or auto_batch(options.device, grid.tile_h * grid.tile_w)
         tiles_of = _BandCache(above)
-        pending = _PendingRows(above.shape[1], _band_capacity(positions, grid.tile_h, self.batch), scratch,
+        pending = _PendingRows(above.shape[1], _band_capacity(positions, grid.tile_h, batch), scratch,
                                positions[0][0], band)
-        for first in range(0, len(positions), self.batch):
-            chunk = positions[first:first + self.batch]
+        for first in range(0, len(positions), batch):
+            chunk = positions[first:first + batch]
             tiles = normalised(np.stack([tiles_of.read(y, y + grid.tile_h, x, x + grid.tile_w) for y, x in chunk]),
                                plan.lo, plan.hi)
             inputs = tiles[:, None]
@@ -252,8 +253,8 @@ class _PlaneJob:
                 restored = tiles + options.strength * (restored - tiles)
             for (y, x), values in zip(chunk, restored):
                 pending.add(y, x, values * grid.weight(y, x))
-            pending.finish(positions[first + self.batch][0] if first + self.batch < len(positions) else bottom)
-            yield TileDone(min(first + self.batch, len(positions)), len(positions), index, count)
+            pending.finish(positions[first + batch][0] if first + batch < len(positions) else bottom)
+            yield TileDone(min(first + batch, len(positions)), len(positions), index, count)
         return pending.total
 
 
@@ -501,8 +502,8 @@ class _TileGrid:
 
     def __init__(self, shape: tuple[int, int], tile: int, overlap: int):
         rows, cols = shape
-        self.tile_h, self.tile_w = min(tile, rows), min(tile, cols)
-        row_starts, col_starts = _starts(rows, tile, overlap), _starts(cols, tile, overlap)
+        self.tile_h, self.tile_w = _fitted(rows, tile, overlap), _fitted(cols, tile, overlap)
+        row_starts, col_starts = _starts(rows, self.tile_h, overlap), _starts(cols, self.tile_w, overlap)
         row_windows = _windows(row_starts, self.tile_h, rows, overlap)
         col_windows = _windows(col_starts, self.tile_w, cols, overlap)
         row_sum = np.sum(_place(row_windows, row_starts, rows), axis=0)
@@ -513,6 +514,17 @@ class _TileGrid:
 
     def weight(self, y: int, x: int) -> np.ndarray:
         return np.outer(self._rows[y], self._cols[x])
+
+
+def _fitted(length: int, tile: int, overlap: int) -> int:
+    """The tile side along an axis: the smallest (a multiple of 16, at most `tile`) that covers
+    `length` with as many tiles as `tile` would, so the last tile does not overlap its neighbour
+    by most of itself (1280 px at tile 384: four tiles of 368, not four of 384)."""
+    if length <= tile:
+        return length
+    count = -(-(length - overlap) // (tile - overlap))
+    side = -(-(length + (count - 1) * overlap) // count)
+    return min(max(-(-side // 16) * 16, 2 * overlap + 1), tile)
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:

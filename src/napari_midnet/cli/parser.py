@@ -23,7 +23,7 @@ EXAMPLES = {
               "         napari-midnet export tuned.safetensors --bioimageio tuned.zip\n"
               "         bioimageio test tuned.zip   (bioimageio.core's own test)",
     "bench": "example: napari-midnet bench            (about a minute)\n"
-             "         napari-midnet bench --full     (both models, two tiles, an 8192^2 image: 15+ minutes)\n"
+             "         napari-midnet bench --full     (both models, three tiles, an 8192^2 image: 15+ minutes)\n"
              "         napari-midnet bench --scale    (memory and speed as images grow, and on a cluster)",
 }
 
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = command("bench", "throughput and memory on this machine")
     bench.add_argument("--full", action="store_true", help="the long run (defaults in the example below)")
     bench.add_argument("--presets", nargs="+", help="default: midnet-s (--full: midnet-s midnet)")
-    bench.add_argument("--tiles", nargs="+", type=int, help="default: 256 (--full: 256 512)")
+    bench.add_argument("--tiles", nargs="+", type=int, help="tile sides, 0 = automatic (default: 0; --full: 0 256 512)")
     bench.add_argument("--size", type=int, help="benchmark image side (default 512, --full 1024)")
     bench.add_argument("--big", type=int, help="side of the peak-memory image, 0 skips it (default 0, --full 8192)")
     bench.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
