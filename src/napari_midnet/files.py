@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -214,6 +215,17 @@ def read_tiff_layout(path: str | os.PathLike) -> TiffLayout | None:
         if 282 in page.tags and 283 in page.tags:
             layout.resolution, layout.resolutionunit = page.resolution, int(page.resolutionunit)
     return layout
+
+
+def user_data_folder() -> Path:
+    """napari-midnet's per-user data folder (checkpoints, streamed results)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / "napari-midnet"
 
 
 def check_writable_folder(folder: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from psygnal import evented
@@ -28,7 +28,7 @@ class DeblurSettings(RestoreOptions):
     show_focus_map: bool = False  # add the blur map a kernel-aware model was given as a layer
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     """The dock's long jobs, one at a time; the value is how messages name it."""
 
     DEBLUR = "deblurring"
@@ -48,7 +48,7 @@ class RunStatus:
         return self.task is not None
 
 
-class EntryKind(str, Enum):
+class EntryKind(StrEnum):
     PAIR = "pair"
     SHARP = "sharp only"
     FOLDER = "pairs folder"
@@ -77,7 +77,7 @@ class TrainingEntry:
         return f"pairs folder: {self.folder}"
 
 
-class FinetuneState(str, Enum):
+class FinetuneState(StrEnum):
     IDLE = "idle"
     PREPARING = "preparing the images"
     TRAINING = "training"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import TILE_SIDE, ImageReadError, pyramid_levels, reduced_rows, write_failure
+from .files import TILE_SIDE, ImageReadError, pyramid_levels, reduced_rows, user_data_folder, write_failure
 
 NGFF_VERSION = "0.5"
 
@@ -112,6 +112,4 @@ def _multiscales(levels: int) -> dict:
 
 def results_folder() -> Path:
     """The per-user folder where the dock writes results too large to hold in memory."""
-    from platformdirs import user_data_path
-
-    return user_data_path("napari-midnet", appauthor=False) / "results"
+    return user_data_folder() / "results"

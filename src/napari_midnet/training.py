@@ -4,8 +4,6 @@ resumable checkpoint; deterministic for a seed."""
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
@@ -17,6 +15,7 @@ from .blur import CONDITION_PLANES, BlurEstimate, condition_planes, noise_std, u
 from .config import pool_window
 from .degrade import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
 from .events import CheckpointSaved, SpotFitted, TrainStep, Validated
+from .files import user_data_folder
 from .pairs import TrainingImage
 
 MAX_SYNTH_MARGIN = 64  # sharp-only crops are degraded with up to this much context, then trimmed
@@ -67,14 +66,8 @@ class TrainResult:
 
 
 def default_checkpoint_dir() -> Path:
-    """Per-user data directory (never the working directory)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "napari-midnet" / "checkpoints"
+    """In the per-user data folder (never the working directory)."""
+    return user_data_folder() / "checkpoints"
 
 
 def check_training_data(train_set: list[TrainingImage], crop: int) -> None:

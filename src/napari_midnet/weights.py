@@ -8,7 +8,7 @@ import os
 import struct
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .bundled import bundled_weights
@@ -83,7 +83,7 @@ def save_weights(model, path: str | os.PathLike, card: dict | None = None,
     full_card = {
         "format": FORMAT,
         "architecture": model.config.as_dict(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **(card or {}),
         "sha256": sha,
     }
