@@ -22,6 +22,7 @@ from .files import (
     write_tiff,
     write_tiff_by_rows,
 )
+from .imaging import central_square
 from .metrics import STRUCTURE_CROP
 from .readouts import compute_readout, middle_gray_plane
 from .registry import ModelRegistry
@@ -95,10 +96,10 @@ def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: Restor
     """Read, restore and write one file, keeping its instrument metadata and recording what ran:
     the command line's unit of work, in one process or as a task on a cluster worker.
 
-    A single-plane TIFF above STREAM_ABOVE pixels (or any, with `stream`) streams: read by
-    strips or tiles, its restored rows kept in a scratch file beside the output, written as a
-    tiled (pyramidal when large) TIFF: memory depends on the image width, not its height. The
-    pixels are the in-memory path's (one job); its readout is of the central crop.
+    A zarr and a single-plane TIFF above STREAM_ABOVE pixels (or any, with `stream`) stream:
+    read by region, the restored rows kept in a scratch file beside the output, written as a
+    tiled (pyramidal when large) TIFF or an OME-Zarr: memory depends on the image width, not its
+    height. The pixels are the in-memory path's (one job); the readout is of the central crop.
     """
     start = time.monotonic()
     if stream is None:
@@ -192,12 +193,8 @@ def _restore_streamed(plane, loaded: LoadedModel, options: RestoreOptions, scrat
 
 def _central(plane, restored_rows) -> tuple[np.ndarray, np.ndarray]:
     """The central STRUCTURE_CROP square of a streamed input and of its result."""
-    height, width = plane.shape
-    top, left = max((height - STRUCTURE_CROP) // 2, 0), max((width - STRUCTURE_CROP) // 2, 0)
-    rows = slice(top, top + STRUCTURE_CROP)
-    cols = slice(left, left + STRUCTURE_CROP)
-    return plane[rows, cols], restored_rows(rows.start, min(rows.stop, height))[:, cols]
-
+    rows, cols = central_square(plane.shape, STRUCTURE_CROP)
+    return plane[rows, cols], restored_rows(rows.start, rows.stop)[:, cols]
 
 def preview_region(corners: np.ndarray, shape: tuple[int, int], margin: int) -> tuple[slice, slice]:
     """The part of a plane on screen (napari's corner pixels of its last two axes: [[top, left],

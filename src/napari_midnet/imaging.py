@@ -65,8 +65,13 @@ def is_gray_rgb(colour: np.ndarray) -> bool:
 
 def central_crop(image: np.ndarray, side: int) -> np.ndarray:
     """The central side x side view of the last two axes (all of an axis shorter than that)."""
-    top, left = max((image.shape[-2] - side) // 2, 0), max((image.shape[-1] - side) // 2, 0)
-    return image[..., top:top + side, left:left + side]
+    return image[(..., *central_square(image.shape[-2:], side))]
+
+
+def central_square(shape: tuple[int, int], side: int) -> tuple[slice, slice]:
+    """(rows, cols) of the central side x side square of a plane (all of an axis shorter than that)."""
+    return tuple(slice(max((length - side) // 2, 0), max((length - side) // 2, 0) + min(side, length))
+                 for length in shape)
 
 
 def mask_bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
