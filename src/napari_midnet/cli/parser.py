@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
                                    formatter_class=HelpFormatter)
 
-    deblur = command("deblur", "deblur image files or folders into OUTDIR/<name>.tif")
-    deblur.add_argument("inputs", nargs="*", metavar="INPUT", help="image files (TIFF, PNG, JPEG) or folders")
+    deblur = command("deblur", "deblur image files or folders into OUTDIR/<name>.tif (a zarr into OUTDIR/<name>.zarr)")
+    deblur.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="image files (TIFF, PNG, JPEG), zarr or OME-Zarr images, or folders of them")
     deblur.add_argument("--sample", action="store_true", help="also deblur the bundled blurry SEM sample")
     deblur.add_argument("-o", "--outdir", required=True, type=Path, help="output folder (created if missing)")
     _add_model_options(deblur)
