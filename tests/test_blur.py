@@ -7,13 +7,13 @@ import pytest
 
 from napari_midnet.blur import (
     BlurEstimate,
-    condition_planes,
     estimate_blur,
     focus_map,
     parse_blur,
     uniform_map,
 )
 from napari_midnet.bundled import sample_paths
+from napari_midnet.condition import condition_planes
 from napari_midnet.degrade import Degradation, apply_degradation, true_blur
 from napari_midnet.files import read_image
 from napari_midnet.training import turned
@@ -93,7 +93,7 @@ def test_blur_strings_parse_to_spots_and_bad_ones_get_one_sentence():
 
 
 def test_the_condition_encodes_the_spot_and_carries_the_deconvolved_image():
-    from napari_midnet.blur import CONDITION_PLANES, uniform_covariances, wiener_deconvolve
+    from napari_midnet.condition import CONDITION_PLANES, uniform_covariances, wiener_deconvolve
 
     image = np.random.default_rng(0).random((40, 50))
     sharp = condition_planes(image, uniform_covariances(BlurEstimate(0.0, 0.0, 0.0, 0.01), (40, 50)), 0.01)

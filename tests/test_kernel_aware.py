@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_midnet.blur import CONDITION_PLANES, BlurEstimate
+from napari_midnet.blur import BlurEstimate
+from napari_midnet.condition import CONDITION_PLANES
 from napari_midnet.config import KERNEL_AWARE, ModelConfig
 from napari_midnet.degrade import Degradation, apply_degradation, apply_tone
 from napari_midnet.events import BlurIdentified, TileDone

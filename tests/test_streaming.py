@@ -6,7 +6,7 @@ import pytest
 import tifffile
 from scipy.ndimage import convolve
 
-from napari_midnet import blur, deblur, files, restore
+from napari_midnet import blur, deblur, files, restore, tiling
 from napari_midnet.cli import main
 from napari_midnet.metrics import STRUCTURE_CROP
 from napari_midnet.restore import RestoreOptions
@@ -44,7 +44,7 @@ def test_the_noise_read_in_bands_is_the_whole_plane_median_exactly(discrete):
 
 
 def test_the_blend_buffer_does_not_grow_with_the_image_height():
-    short, tall = (restore._band_capacity(restore._TileGrid((rows, 700), 128, 32).positions, 128, 4)
+    short, tall = (tiling.band_capacity(tiling.TileGrid((rows, 700), 128, 32).positions, 128, 4)
                    for rows in (600, 60_000))
     assert short == tall <= 2 * 128
 
@@ -57,7 +57,7 @@ def test_a_lazy_plane_reads_bands_only_and_gives_the_in_memory_pixels(monkeypatc
     model = load_model("midnet-s-psf").model
     options = RestoreOptions(tile=96, overlap=16, device="cpu")
     _, expected = drain(restore.restore(image, model, options))
-    monkeypatch.setattr(restore, "SCRATCH_IN_MEMORY", 0)
+    monkeypatch.setattr(tiling, "SCRATCH_IN_MEMORY", 0)
     watched = Watched(image)
     events, streamed = drain(restore.restore(watched, model, options))
     assert np.array_equal(streamed, expected)

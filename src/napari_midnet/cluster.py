@@ -27,7 +27,8 @@ from pathlib import Path
 from .deblur import BlurLog, deblur_file, file_deblurred, open_plane, provenance, write_restored
 from .device import pick_device
 from .events import BlurIdentified, TileDone, drain, tap
-from .restore import RestoredPlane, RestoreOptions, Scratch, band_bounds, finished_plane, plan_plane, restore_band
+from .restore import RestoredPlane, RestoreOptions, band_bounds, finished_plane, plan_plane, restore_band
+from .tiling import Scratch
 
 PLUGIN_NAME = "napari-midnet-model"
 TASK_RETRIES = 2  # a task whose worker died runs again elsewhere, this many times

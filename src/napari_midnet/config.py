@@ -25,7 +25,7 @@ class ModelConfig:
     dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
     attention_gates: bool = True  # MIDNet's soft gates on the skips
     architecture: str = "midnet"  # a key of nets.ARCHITECTURES
-    condition_planes: int = 0  # input planes carrying the blur estimate (blur.CONDITION_PLANES), 0: blind
+    condition_planes: int = 0  # input planes carrying the blur estimate (condition.CONDITION_PLANES), 0: blind
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -48,7 +48,7 @@ class Preset:
 
 
 SINGLE_BODY = {"enc_blocks": (), "dec_blocks": (), "attention_gates": False}  # no U-Net levels (SRN, MRN)
-KERNEL_AWARE = 6  # blur.CONDITION_PLANES (a test checks they agree): the seed presets take the same inputs
+KERNEL_AWARE = 6  # condition.CONDITION_PLANES (a test checks they agree): the seed presets take the same inputs
 
 
 PRESETS: dict[str, Preset] = {

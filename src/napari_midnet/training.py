@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .blur import CONDITION_PLANES, BlurEstimate, condition_planes, noise_std, uniform_covariances
+from .blur import BlurEstimate, noise_std
+from .condition import CONDITION_PLANES, condition_planes, uniform_covariances
 from .config import pool_window
 from .degrade import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
 from .events import CheckpointSaved, SpotFitted, TrainStep, Validated

@@ -1,7 +1,7 @@
 """Building blocks shared by the architectures, and the interface every architecture keeps.
 
 Every network is a `Restorer`: N x (1 + condition planes) x H x W in (the image in [0, 1] first,
-then the blur condition of blur.condition_planes), N x 1 x H x W out, any H x W. Coarse-to-fine
+then the blur condition of condition.condition_planes), N x 1 x H x W out, any H x W. Coarse-to-fine
 networks also give their coarser outputs (`forward_scales`), which training scores at every scale.
 """
 
