@@ -25,15 +25,14 @@ from .blur import (
 )
 from .condition import condition_planes
 from .databar import detect_databar
-from .device import auto_batch, auto_tile, autocast, pick_device
+from .device import auto_batch, auto_tile, pick_device
 from .events import BlurIdentified, TileDone
 from .imaging import Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
+from .inference import for_inference, forward_tiles
 from .metrics import STRUCTURE_CROP, shows_structure
 from .tiling import BandCache, PendingRows, Scratch, TileGrid, band_capacity
 
 CHUNK_ROWS = 512
-NON_FINITE_OUTPUT = ("the model's output holds NaN or infinite values: its weights are broken (e.g. a "
-                     "fine-tuning that diverged); use other weights")
 MIN_SIDE = 32  # smaller images hold no SEM structure worth restoring (and no sharpness score)
 
 
@@ -196,7 +195,7 @@ class _PlaneJob:
     def model(self):
         """The network as it runs (a copy on the device), made on first use: planning needs none."""
         if self._model is None:
-            self._model = _for_inference(self.source_model, self.plan.options.device)
+            self._model = for_inference(self.source_model, self.plan.options.device)
         return self._model
 
     def run(self, plane: Region, index: int, count: int
@@ -247,7 +246,7 @@ class _PlaneJob:
                                                    focus.global_estimate.noise)
                                   for values, (y, x) in zip(tiles, chunk)])
                 inputs = np.concatenate([inputs, extra], axis=1)
-            restored = _forward(self.model, inputs, options, plan.conditioned)
+            restored = forward_tiles(self.model, inputs, options.device, options.ensemble, plan.conditioned)
             if options.strength != 1.0:
                 restored = tiles + options.strength * (restored - tiles)
             for (y, x), values in zip(chunk, restored):
@@ -312,49 +311,6 @@ class RestoredPlane:
             self.scratch.close()
 
 
-def _forward(model, inputs: np.ndarray, options: RestoreOptions, conditioned: bool) -> np.ndarray:
-    """The network on a batch of tiles ((B, C, h, w) -> (B, h, w)); with `ensemble`, the mean
-    over the eight flips and rotations of each tile (Lim et al. 2017), the spot's condition
-    planes turned with it (a transpose negates the astigmatism's cos part, one mirror its sin
-    part)."""
-    import torch
-
-    views = DIHEDRAL if options.ensemble else DIHEDRAL[:1]
-    total = None
-    with torch.inference_mode(), autocast(options.device):
-        batch = torch.from_numpy(inputs).to(options.device)
-        for transposed, flip_rows, flip_cols in views:
-            view = _turn(batch, transposed, flip_rows, flip_cols)
-            if conditioned and transposed:
-                view[:, SPOT_COS] = -view[:, SPOT_COS]
-            if conditioned and flip_rows != flip_cols:
-                view[:, SPOT_SIN] = -view[:, SPOT_SIN]
-            output = model(view.contiguous(memory_format=torch.channels_last)).float()
-            back = _turn_back(output, transposed, flip_rows, flip_cols)
-            total = back if total is None else total + back
-        restored = (total / len(views)).cpu().numpy()[:, 0]
-    if not np.isfinite(restored).all():
-        raise ValueError(NON_FINITE_OUTPUT)
-    return restored
-
-
-def _turn(batch, transposed: bool, flip_rows: bool, flip_cols: bool):
-    view = batch.transpose(-1, -2) if transposed else batch
-    dims = [d for d, flip in ((-2, flip_rows), (-1, flip_cols)) if flip]
-    return view.flip(dims) if dims else view.clone() if transposed else view
-
-
-def _turn_back(batch, transposed: bool, flip_rows: bool, flip_cols: bool):
-    dims = [d for d, flip in ((-2, flip_rows), (-1, flip_cols)) if flip]
-    view = batch.flip(dims) if dims else batch
-    return view.transpose(-1, -2) if transposed else view
-
-
-# The eight flips and rotations of a tile: (transposed, rows flipped, columns flipped)
-DIHEDRAL = tuple((t, r, c) for t in (False, True) for r in (False, True) for c in (False, True))
-SPOT_COS, SPOT_SIN = 2, 3  # input channels of the astigmatism's (sxx - syy) and 2 sxy parts (condition.encode_spot)
-
-
 def _restore_whole_planes(planes: list[Region], model, options: RestoreOptions, sink
                           ) -> Generator[TileDone, None, None]:
     """A foreign bioimage.io model (zoo.ZooModel): each plane whole through its own pipeline,
@@ -388,19 +344,6 @@ def plane_focus(plane: Region, shape: tuple[int, int], lo: float, hi: float, giv
                                 banded_noise_std(read, plane.shape))
         blur_map = uniform_map(estimate, shape)
     return blur_map, BlurIdentified(index, estimate, given is not None, blur_map)
-
-
-def _for_inference(model, device: str):
-    """An eval-mode, channels-last copy on `device`: the caller's model (shared by the dock's
-    registry, perhaps being fine-tuned) keeps its device, memory format and mode. A TorchScript
-    or ONNX runner (backends.py) is used as it is."""
-    import copy
-
-    import torch
-
-    if not isinstance(model, torch.nn.Module):
-        return model
-    return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
 
 
 def plane_mean(plane) -> float:

@@ -17,7 +17,8 @@ from .. import __version__
 from ..events import ExportStep
 from ..files import atomic_path
 from ..imaging import central_crop
-from ..restore import NON_FINITE_OUTPUT, RestoreOptions
+from ..inference import NON_FINITE_OUTPUT
+from ..restore import RestoreOptions
 from ..weights import LoadedModel, tensors_sha256
 from .common import WEIGHT_FORMATS, first_error, package_name, quiet, require_extra
 

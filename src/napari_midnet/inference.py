@@ -1,0 +1,67 @@
+"""The network on a batch of tiles: an eval-mode copy on the device, channels-last, and the
+optional flip/rotation ensemble with the blur condition turned like the pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .device import autocast
+
+NON_FINITE_OUTPUT = ("the model's output holds NaN or infinite values: its weights are broken (e.g. a "
+                     "fine-tuning that diverged); use other weights")
+
+
+def forward_tiles(model, inputs: np.ndarray, device: str, ensemble: bool, conditioned: bool) -> np.ndarray:
+    """The network on a batch of tiles ((B, C, h, w) -> (B, h, w)); with `ensemble`, the mean
+    over the eight flips and rotations of each tile (Lim et al. 2017), a kernel-aware
+    (`conditioned`) network's spot planes turned with it (a transpose negates the astigmatism's
+    cos part, one mirror its sin part)."""
+    import torch
+
+    views = DIHEDRAL if ensemble else DIHEDRAL[:1]
+    total = None
+    with torch.inference_mode(), autocast(device):
+        batch = torch.from_numpy(inputs).to(device)
+        for transposed, flip_rows, flip_cols in views:
+            view = turn(batch, transposed, flip_rows, flip_cols)
+            if conditioned and transposed:
+                view[:, SPOT_COS] = -view[:, SPOT_COS]
+            if conditioned and flip_rows != flip_cols:
+                view[:, SPOT_SIN] = -view[:, SPOT_SIN]
+            output = model(view.contiguous(memory_format=torch.channels_last)).float()
+            back = turn_back(output, transposed, flip_rows, flip_cols)
+            total = back if total is None else total + back
+        restored = (total / len(views)).cpu().numpy()[:, 0]
+    if not np.isfinite(restored).all():
+        raise ValueError(NON_FINITE_OUTPUT)
+    return restored
+
+
+def turn(batch, transposed: bool, flip_rows: bool, flip_cols: bool):
+    view = batch.transpose(-1, -2) if transposed else batch
+    dims = [d for d, flip in ((-2, flip_rows), (-1, flip_cols)) if flip]
+    return view.flip(dims) if dims else view.clone() if transposed else view
+
+
+def turn_back(batch, transposed: bool, flip_rows: bool, flip_cols: bool):
+    dims = [d for d, flip in ((-2, flip_rows), (-1, flip_cols)) if flip]
+    view = batch.flip(dims) if dims else batch
+    return view.transpose(-1, -2) if transposed else view
+
+
+# The eight flips and rotations of a tile: (transposed, rows flipped, columns flipped)
+DIHEDRAL = tuple((t, r, c) for t in (False, True) for r in (False, True) for c in (False, True))
+SPOT_COS, SPOT_SIN = 2, 3  # input channels of the astigmatism's (sxx - syy) and 2 sxy parts (condition.encode_spot)
+
+
+def for_inference(model, device: str):
+    """An eval-mode, channels-last copy on `device`: the caller's model (shared by the dock's
+    registry, perhaps being fine-tuned) keeps its device, memory format and mode. A TorchScript
+    or ONNX runner (backends.py) is used as it is."""
+    import copy
+
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        return model
+    return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
