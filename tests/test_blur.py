@@ -107,7 +107,7 @@ def test_the_condition_encodes_the_spot_and_carries_the_deconvolved_image():
 
     sharp_image = np.kron(np.random.default_rng(1).random((16, 16)), np.ones((8, 8)))
     blurred = gaussian_filter(sharp_image, 2.0, mode="reflect")
-    restored = wiener_deconvolve(blurred, np.diag([4.0, 4.0]), 0.002, 30.0)
+    restored, = wiener_deconvolve(blurred, np.diag([4.0, 4.0]), 0.002, (30.0,))
     inner = (slice(16, -16), slice(16, -16))
     assert np.abs(restored - sharp_image)[inner].mean() < 0.6 * np.abs(blurred - sharp_image)[inner].mean()
 

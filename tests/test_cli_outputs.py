@@ -8,6 +8,7 @@ import pytest
 import tifffile
 
 from napari_midnet.cli import main
+from napari_midnet.device import OVERLAP
 
 from .conftest import sem_like
 
@@ -112,7 +113,7 @@ def test_devices_are_checked_by_the_parser(capsys):
 
 
 def test_help_gives_defaults_examples_and_the_pairs_layout(capsys):
-    for command, expected in (("deblur", "(default: 64)"), ("train", "blurry/NAME.ext"), ("bench", "--full")):
+    for command, expected in (("deblur", f"(default: {OVERLAP})"), ("train", "blurry/NAME.ext"), ("bench", "--full")):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = capsys.readouterr().out

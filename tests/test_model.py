@@ -66,10 +66,10 @@ def test_channel_attention_pools_globally_in_training_and_locally_on_large_input
     model.eval()
     with torch.no_grad():
         assert torch.allclose(model(x), trained_view, atol=1e-6)  # 64 px < window: identical
-        big = torch.rand(1, 1, 256, 256)
+        big = torch.rand(1, 1, 416, 416)
         local = model(big)
         model.set_pool_window(None)
-        assert not torch.allclose(local, model(big))  # 256 px > window: local statistics
+        assert not torch.allclose(local, model(big))  # 416 px > window (384): local statistics
 
 
 def test_box_mean_equals_a_brute_force_window_mean():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_midnet.config import DEFAULT_MODEL
-from napari_midnet.device import CPU_TILE
+from napari_midnet.device import TILE
 from napari_midnet.readouts import compute_readout
 from napari_midnet.widgets.compare_widget import grid_of
 
@@ -69,7 +69,7 @@ def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot)
     assert meta["model"] == DEFAULT_MODEL and len(meta["weights_sha256"]) == 64
     assert meta["blur"]["source"].startswith("estimated") and meta["blur"]["slices"][0]["sigma_major_px"] > 2
     assert {"tile", "overlap", "device", "seconds"} <= set(meta)
-    assert meta["tile"] == CPU_TILE and meta["device"] == "cpu"  # the tile and device that ran, not "auto"
+    assert meta["tile"] == TILE and meta["device"] == "cpu"  # the tile and device that ran, not "auto"
     assert viewer.layers.index(result) == viewer.layers.index(source) + 1
     assert np.array_equal(result.data[691:], source.data[691:])  # databar untouched
 

@@ -34,14 +34,14 @@ def test_half_precision_weights_load_as_float32(tmp_path):
 
 
 def test_the_cards_training_crop_sets_the_inference_pooling_window(tmp_path):
-    """Weights trained on 256-px crops pool over 384 px, not the 192 px of the 128-px default."""
+    """Weights trained on 64-px crops pool over 192 px, not the 384 px of the 128-px default."""
     model = perturb(build_model("midnet-s"))
-    save_weights(model, tmp_path / "c.safetensors", {"training": {"crop": 256}})
+    save_weights(model, tmp_path / "c.safetensors", {"training": {"crop": 64}})
     loaded = load_model(tmp_path / "c.safetensors").model
     x = torch.rand(1, 1, 384, 384)
     with torch.inference_mode():
-        assert not torch.allclose(loaded(x), model(x))  # model still pools over 192 px
-        model.set_pool_window(384)
+        assert not torch.allclose(loaded(x), model(x))  # model still pools globally (384 px)
+        model.set_pool_window(192)
         assert torch.equal(loaded(x), model(x))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from napari_midnet.bundled import sample_paths
+from napari_midnet.device import OVERLAP
 from napari_midnet.events import drain
 from napari_midnet.files import read_image
 from napari_midnet.restore import RestoreOptions, restore
@@ -84,7 +85,7 @@ def test_an_exported_midnet_s_passed_bioimageio_core_for_every_weight_format(mid
         rdf = package.read("rdf.yaml").decode()
     assert {"weights.pt", "model.ts", "model.onnx", "cover.png", "README.md", "test_input.npy"} <= names
     for word in ("electron-microscopy", "deblurring", "sem", "10.32604/cmc.2024.046929", "napari_midnet",
-                 "scale_linear", "halo: 64"):
+                 "scale_linear", f"halo: {OVERLAP}"):
         assert word in rdf, word
 
 
@@ -134,11 +135,15 @@ def test_torchscript_and_onnx_agree_with_eager_torch_at_odd_sizes(tuned):
     generator = torch.Generator().manual_seed(0)
     for backend in ("torchscript", "onnx"):
         runner = for_backend(eager, backend).model
-        for shape in ((1, 1, 211, 233), (1, 1, 300, 145), (2, 1, 133, 390)):
+        # tiles the tiler sends (up to 384 px: pooled globally), sizes the package declares
+        # (>= 400), and a strip wider than the pooling window but below the declared minimum,
+        # which ONNX sees mirror-padded (close, not identical)
+        for shape, tolerance in (((1, 1, 211, 233), 1e-3), ((1, 1, 300, 145), 1e-3), ((1, 1, 416, 432), 1e-3),
+                                 ((2, 1, 133, 390), 1e-3 if backend == "torchscript" else 0.03)):
             inputs = torch.rand(shape, generator=generator)
             with torch.inference_mode():
                 expected = eager.model(inputs)
-            assert float((runner(inputs) - expected).abs().max()) < 1e-3, (backend, shape)
+            assert float((runner(inputs) - expected).abs().max()) < tolerance, (backend, shape)
 
 
 @pytest.mark.slow

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from .backends import BACKENDS, DEFAULT_BACKEND, for_backend
-from .device import auto_batch
+from .device import OVERLAP, auto_batch
+from .events import drain
+from .weights import load_model
 
-OVERLAP = 64
+REPEATS = 5  # interleaved rounds of deblur and the bare forward
 AUTO_TILE = 0  # in --tiles: the automatic tile, as deblur picks it
 BARE_TILE = 256  # the floor: the bare network on non-overlapping tiles of this side covering the image
 QUICK = {"presets": ["midnet-s"], "tiles": [AUTO_TILE], "size": 512, "big": 0}  # under a minute on 2 CPU cores
@@ -37,49 +39,62 @@ def test_image(size: int) -> np.ndarray:
 
 
 def measure(preset: str, tile: int, size: int, device: str, bare: bool, backend: str = DEFAULT_BACKEND) -> dict:
-    """Time one deblur of a size^2 image and (optionally) the bare forward of its tiles."""
+    """Time the deblur of a size^2 image and (optionally) the bare forward of its non-overlapping
+    tiles, in REPEATS interleaved rounds: on a shared CPU identical runs vary by 30 % or more,
+    so the ratio is the median of the rounds' ratios and the times the best round's."""
     import resource
 
-    import torch
-
     from .device import pick_device
+    from .inference import for_inference
     from .restore import RestoreOptions, resolve_options, restore
-    from .weights import load_model
 
     device = pick_device(device)
     start = time.perf_counter()
     model = for_backend(load_model(preset), backend).model
     setup_s = time.perf_counter() - start
     image = test_image(size)
-    options = resolve_options(RestoreOptions(tile=tile or None, overlap=OVERLAP, device=device, keep_databar=False),
-                              image.shape)
-    tile = options.tile
-    for _ in restore(test_image(min(size, tile)), model, options):  # warm-up
-        pass
-    start = time.perf_counter()
-    for _ in restore(image, model, options):
-        pass
-    deblur_s = time.perf_counter() - start
-    result = {"preset": preset, "tile": tile, "size": size, "device": device, "deblur_s": deblur_s,
-              "backend": backend, "setup_s": setup_s,
-              "mpix_s": size * size / deblur_s / 1e6}
+    options = resolve_options(RestoreOptions(tile=tile or None, device=device, keep_databar=False), image.shape)
+    drain(restore(test_image(min(size, options.tile)), model, options))  # warm-up
+    forward = _bare_forward(for_inference(model, device), size, device) if bare else None
+    rounds = []
+    for _ in range(REPEATS if bare else 1):
+        start = time.perf_counter()
+        drain(restore(image, model, options))
+        deblur_s = time.perf_counter() - start
+        rounds.append((deblur_s, forward() if bare else None))
+    deblur_s = min(deblur for deblur, _ in rounds)
+    result = {"preset": preset, "tile": options.tile, "overlap": options.overlap, "size": size, "device": device,
+              "deblur_s": deblur_s, "backend": backend, "setup_s": setup_s, "mpix_s": size * size / deblur_s / 1e6}
     if bare:
-        tile_side = min(BARE_TILE, size)
-        count = (-(-size // tile_side)) ** 2  # non-overlapping tiles that cover the image: the floor of any tiling
-        batch = auto_batch(device, tile_side**2)
-        planes = 1 + model.config.condition_planes  # a kernel-aware net's blur planes too
-        tiles = torch.rand(batch, planes, tile_side, tile_side, device=device)
-        tiles = tiles.contiguous(memory_format=torch.channels_last)
+        result["forward_s"] = min(seconds for _, seconds in rounds)
+        result["ratio"] = float(np.median([deblur / seconds for deblur, seconds in rounds]))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _bare_forward(model, size: int, device: str):
+    """A function timing the network alone on the non-overlapping BARE_TILE-px tiles that cover a
+    size^2 image (globally pooled, channels-last, batched as deblur batches): the floor of any
+    tiling."""
+    import torch
+
+    tile_side = min(BARE_TILE, size)
+    count = (-(-size // tile_side)) ** 2
+    batch = auto_batch(device, tile_side**2)
+    planes = 1 + model.config.condition_planes  # a kernel-aware net's blur planes too
+    tiles = torch.rand(batch, planes, tile_side, tile_side, device=device).contiguous(memory_format=torch.channels_last)
+
+    def run() -> float:
         with torch.inference_mode():
-            model(tiles)  # warm-up
             start = time.perf_counter()
             for first in range(0, count, batch):
                 model(tiles[: min(batch, count - first)])
             if device == "cuda":
                 torch.cuda.synchronize()
-        result["forward_s"] = time.perf_counter() - start
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result
+            return time.perf_counter() - start
+
+    run()  # warm-up
+    return run
 
 
 def _in_child(preset: str, tile: int, size: int, device: str, bare: bool, backend: str = DEFAULT_BACKEND) -> dict:
@@ -96,7 +111,8 @@ def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device:
     from .config import DEFAULT_MODEL
 
     print(f"deblur of a {size}x{size} uint16 image, overlap {OVERLAP}; 'forward' = the bare network on "
-          f"non-overlapping {BARE_TILE}-px tiles covering the image (what any tiling must at least cost)")
+          f"non-overlapping {BARE_TILE}-px tiles covering the image (what any tiling must at least cost); "
+          f"ratio = median over {REPEATS} interleaved rounds, seconds = the best round")
     print(f"{'preset':<12} {'tile':>5} {'Mpix/s':>7} {'deblur s':>9} {'forward s':>10} {'ratio':>6} "
           f"{'peak RSS MB':>12}")
     for preset in presets:
@@ -104,7 +120,7 @@ def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device:
             row = _in_child(preset, tile, size, device, bare=True)
             shown = f"a{row['tile']}" if tile == AUTO_TILE else str(tile)  # a384: chosen automatically
             print(f"{preset:<12} {shown:>5} {row['mpix_s']:>7.3f} {row['deblur_s']:>9.2f} {row['forward_s']:>10.2f} "
-                  f"{row['deblur_s'] / row['forward_s']:>6.2f} {row['peak_rss_mb']:>12.0f}", flush=True)
+                  f"{row['ratio']:>6.2f} {row['peak_rss_mb']:>12.0f}", flush=True)
     if backends:
         print(f"midnet-s with each backend on the CPU ({size}x{size}, tile {tiles[0] or 'auto'}); "
               "setup = load + convert")
@@ -115,7 +131,7 @@ def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device:
                   f"{row['peak_rss_mb']:>12.0f}", flush=True)
     if big:
         print(f"{DEFAULT_MODEL} on a {big}x{big} uint16 image (peak memory; minutes on a CPU)…", flush=True)
-        row = _in_child(DEFAULT_MODEL, 256, big, device, bare=False)
+        row = _in_child(DEFAULT_MODEL, AUTO_TILE, big, device, bare=False)
         print(f"{DEFAULT_MODEL} on a {big}x{big} uint16 image: {row['deblur_s']:.1f} s, "
               f"{row['mpix_s']:.3f} Mpix/s, peak RSS {row['peak_rss_mb']:.0f} MB")
 

@@ -165,6 +165,8 @@ _LOWEST = 2.0 / WINDOW
 
 
 def _bin_index(window: int = WINDOW):
+    """For the periodogram's pixels inside the bins (flattened): their bin, cos and sin 2-theta;
+    and how many pixels each bin holds."""
     fy = np.fft.fftfreq(window)[:, None]
     fx = np.fft.rfftfreq(window)[None, :]
     radius = np.hypot(fx, fy)
@@ -172,7 +174,10 @@ def _bin_index(window: int = WINDOW):
     edges = np.geomspace(_LOWEST * (1 - 1e-9), 0.5 + 1e-9, FEATURE_BINS + 1)
     index = np.digitize(radius, edges) - 1
     index[(radius < _LOWEST * (1 - 1e-9)) | (radius > 0.5)] = -1
-    return index, np.cos(2 * theta), np.sin(2 * theta)
+    inside = np.flatnonzero(index >= 0)
+    bins = index.ravel()[inside]
+    return inside, bins, np.cos(2 * theta).ravel()[inside], np.sin(2 * theta).ravel()[inside], \
+        np.bincount(bins, minlength=FEATURE_BINS)
 
 
 _BINS = _bin_index()
@@ -181,19 +186,20 @@ _HANN = np.outer(np.hanning(WINDOW), np.hanning(WINDOW))
 
 def window_power(windows: np.ndarray) -> np.ndarray:
     """(n, 256, 256) windows -> (n, 256, 129) Hann-windowed periodograms."""
+    import scipy.fft
+
     centred = (windows - windows.mean(axis=(1, 2), keepdims=True)) * _HANN
-    return np.abs(np.fft.rfft2(centred)) ** 2 / (_HANN**2).sum()
+    return np.abs(scipy.fft.rfft2(centred, workers=-1)) ** 2 / (_HANN**2).sum()
 
 
 def spectral_features(power: np.ndarray, noise: float) -> np.ndarray:
     """The feature vector of one (averaged) periodogram: log power per radial bin relative to
     the highest bin, the cos/sin 2-theta modulation per bin, the top bin's level and the noise."""
-    index, cos2, sin2 = _BINS
-    keep = index >= 0
-    total = np.bincount(index[keep], power[keep], FEATURE_BINS) + 1e-20
-    count = np.bincount(index[keep], minlength=FEATURE_BINS)
-    cos_part = np.bincount(index[keep], (power * cos2)[keep], FEATURE_BINS) / total
-    sin_part = np.bincount(index[keep], (power * sin2)[keep], FEATURE_BINS) / total
+    inside, index, cos2, sin2, count = _BINS
+    power = power.ravel()[inside]
+    total = np.bincount(index, power, FEATURE_BINS) + 1e-20
+    cos_part = np.bincount(index, power * cos2, FEATURE_BINS) / total
+    sin_part = np.bincount(index, power * sin2, FEATURE_BINS) / total
     level = np.log(total / count + 1e-20)
     return np.concatenate([level - level[-1], cos_part, sin_part, [level[-1], np.log(noise**2 + 1e-12)]])
 
@@ -296,16 +302,23 @@ class FocusMap:
         return np.stack([self._upsample(self.covariances[..., i, j], rows, cols) for i, j in ((0, 0), (0, 1), (1, 1))])
 
     def _upsample(self, grid: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+        """Bilinear between window centres (constant beyond them), as two small matrix products."""
         if grid.shape == (1, 1):
             return np.full((rows.stop - rows.start, cols.stop - cols.start), grid[0, 0], dtype=np.float32)
-        ys = np.interp(np.arange(rows.start, rows.stop), self.centres_y, np.arange(len(self.centres_y)))
-        xs = np.interp(np.arange(cols.start, cols.stop), self.centres_x, np.arange(len(self.centres_x)))
-        y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-        y1, x1 = np.minimum(y0 + 1, grid.shape[0] - 1), np.minimum(x0 + 1, grid.shape[1] - 1)
-        wy, wx = (ys - y0)[:, None], (xs - x0)[None, :]
-        top = grid[y0][:, x0] * (1 - wx) + grid[y0][:, x1] * wx
-        bottom = grid[y1][:, x0] * (1 - wx) + grid[y1][:, x1] * wx
-        return (top * (1 - wy) + bottom * wy).astype(np.float32)
+        along_rows = _linear_weights(np.arange(rows.start, rows.stop), self.centres_y)
+        along_cols = _linear_weights(np.arange(cols.start, cols.stop), self.centres_x)
+        return (along_rows @ grid @ along_cols.T).astype(np.float32)
+
+
+def _linear_weights(positions: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """(len(positions), len(centres)): each position's linear-interpolation weights on the centres."""
+    index = np.interp(positions, centres, np.arange(len(centres)))
+    low = np.floor(index).astype(int)
+    high = np.minimum(low + 1, len(centres) - 1)
+    weights = np.zeros((len(positions), len(centres)))
+    np.add.at(weights, (np.arange(len(positions)), low), 1 - (index - low))
+    np.add.at(weights, (np.arange(len(positions)), high), index - low)
+    return weights
 
 
 def focus_map(image: np.ndarray) -> FocusMap:

@@ -18,11 +18,17 @@ CONDITION_PLANES = 4 + len(WIENER_WEIGHTS)
 
 def encode_spot(sxx: np.ndarray, sxy: np.ndarray, syy: np.ndarray, noise: float) -> np.ndarray:
     """(4, ...) float32: blur size log2(1 + sigma_rms)/4, astigmatism (sxx - syy) and 2 sxy over
-    (sxx + syy + 1), and noise std x 20."""
+    (sxx + syy + 1), and noise std x 20 (computed in float32: it runs on every tile)."""
+    sxx, sxy, syy = (np.asarray(values, dtype=np.float32) for values in (sxx, sxy, syy))
     trace = sxx + syy
-    size = np.log2(1.0 + np.sqrt(np.maximum(trace / 2, 0.0))) / 4
-    return np.stack([size, (sxx - syy) / (trace + 1.0), 2 * sxy / (trace + 1.0),
-                     np.full(np.shape(size), noise * 20.0)]).astype(np.float32)
+    out = np.empty((4, *trace.shape), dtype=np.float32)
+    np.log2(1.0 + np.sqrt(np.maximum(trace / 2, 0.0)), out=out[0])
+    out[0] /= 4
+    inverse = 1.0 / (trace + 1.0)
+    np.multiply(sxx - syy, inverse, out=out[1])
+    np.multiply(2 * sxy, inverse, out=out[2])
+    out[3] = noise * 20.0
+    return out
 
 
 def condition_planes(image: np.ndarray, covariances: np.ndarray, noise: float) -> np.ndarray:
@@ -30,8 +36,8 @@ def condition_planes(image: np.ndarray, covariances: np.ndarray, noise: float) -
     sxy, syy): the encoded spot, then the image deconvolved with the spot's mean over the image."""
     sxx, sxy, syy = covariances
     mean = np.array([[sxx.mean(), sxy.mean()], [sxy.mean(), syy.mean()]])
-    restored = [wiener_deconvolve(image, mean, noise, weight) for weight in WIENER_WEIGHTS]
-    return np.concatenate([encode_spot(sxx, sxy, syy, noise), np.clip(restored, -0.5, 1.5).astype(np.float32)])
+    restored = np.clip(wiener_deconvolve(image, mean, noise, WIENER_WEIGHTS), -0.5, 1.5)
+    return np.concatenate([encode_spot(sxx, sxy, syy, noise), restored])
 
 
 def uniform_covariances(spot: BlurEstimate, shape: tuple[int, int]) -> np.ndarray:
@@ -44,19 +50,28 @@ def uniform_covariances(spot: BlurEstimate, shape: tuple[int, int]) -> np.ndarra
 WIENER_PAD = 32  # px of reflection around a tile before the FFT (its ringing stays outside)
 
 
-def wiener_deconvolve(image: np.ndarray, covariance: np.ndarray, noise: float, weight: float) -> np.ndarray:
-    """Regularised inverse filter for a Gaussian spot of 2x2 `covariance` (px^2):
-    X = H Y / (H^2 + weight noise^2 |L|^2), H the spot's MTF, L the discrete Laplacian (so the
-    regularisation grows with frequency, as SEM object spectra fall)."""
-    image = np.asarray(image, dtype=np.float64)
+def wiener_deconvolve(image: np.ndarray, covariance: np.ndarray, noise: float, weights: tuple[float, ...]
+                      ) -> np.ndarray:
+    """(len(weights), H, W) float32: regularised inverse filters for a Gaussian spot of 2x2
+    `covariance` (px^2), one per weight: X = H Y / (H^2 + weight noise^2 |L|^2), H the spot's
+    MTF, L the discrete Laplacian (so the regularisation grows with frequency, as SEM object
+    spectra fall). One forward FFT serves all weights; float32 FFTs (scipy) are 4x faster than
+    numpy's float64 ones and agree to 5e-7 on images in [0, 1]."""
+    import scipy.fft
+
+    image = np.asarray(image, dtype=np.float32)
     pad = min(WIENER_PAD, image.shape[0] - 1, image.shape[1] - 1)
     padded = np.pad(image, pad, mode="reflect")
-    fy = np.fft.fftfreq(padded.shape[0])[:, None]
-    fx = np.fft.rfftfreq(padded.shape[1])[None, :]
+    fy = np.fft.fftfreq(padded.shape[0]).astype(np.float32)[:, None]
+    fx = np.fft.rfftfreq(padded.shape[1]).astype(np.float32)[None, :]
     mtf = np.exp(-2 * np.pi**2 * (covariance[0, 0] * fx * fx + 2 * covariance[0, 1] * fx * fy
-                                  + covariance[1, 1] * fy * fy))
+                                  + covariance[1, 1] * fy * fy)).astype(np.float32)
     laplacian = 4 * np.sin(np.pi * fx) ** 2 + 4 * np.sin(np.pi * fy) ** 2
     mean = padded.mean()
-    spectrum = np.fft.rfft2(padded - mean) * mtf / (mtf**2 + weight * max(noise, 1e-4) ** 2 * laplacian**2)
-    restored = np.fft.irfft2(spectrum, s=padded.shape) + mean
-    return restored[pad:pad + image.shape[0], pad:pad + image.shape[1]]
+    spectrum = scipy.fft.rfft2(padded - mean) * mtf
+    noise_power = np.float32(max(noise, 1e-4) ** 2) * laplacian**2
+    out = np.empty((len(weights), *image.shape), dtype=np.float32)
+    for index, weight in enumerate(weights):
+        restored = scipy.fft.irfft2(spectrum / (mtf**2 + np.float32(weight) * noise_power), s=padded.shape)
+        out[index] = restored[pad:pad + image.shape[0], pad:pad + image.shape[1]] + mean
+    return out

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-# On this 2-core CPU the network costs about the same per pixel on 256-512 px tiles (1.6-1.9 us
-# for midnet-s-psf, channels-last) and 2.6x more on whole 1024^2 frames; a larger tile wastes
-# less on the 64-px halo (1024^2: 16 tiles of 304 = 1.41x the pixels, 25 of 256 = 1.56x, 9 of
-# 384 = 1.27x). 384 cost the kernel-aware model 0.14 dB on a real JEOL frame (its condition is
-# the spot's mean over the tile); 320 stays within 0.05 dB of 256 on all six.
-CPU_TILE = 320
-BATCH_PIXELS = {"cuda": 8 * 256**2, "other": 4 * 256**2}  # tile pixels per forward (memory stays put)
+# The tile and the overlap its neighbours share, the same on every device (so CPU and GPU give
+# the same pixels). With channel attention pooled over 384 px (config.pool_window), a 384-px tile
+# takes the cheap global mean; larger tiles scored lower on the six real JEOL frames (576 px: up
+# to -0.09 dB with global pooling, -0.21 dB with a local 384-px window), and a 256-px tile
+# spends 1.56x its image's pixels on a 64-px halo (1024^2: 25 tiles) where 368-px tiles with a
+# 32-px halo spend 1.16x (9 tiles). Overlap 16 left seams (-0.1 to -0.6 dB within 8 px of the
+# blend zones); 32 does not.
+TILE = 384
+OVERLAP = 32
+# Tile pixels per forward. On a CPU more than about 2 x 256^2 at once slows every pixel (the
+# activations leave the cache): 9 tiles of 368 px took 1.17x as long in batches of 2, 1.33x in
+# 3 and 3.0x in one batch of 9 as one at a time (midnet-s-psf, 2 cores); a GPU wants batches.
+BATCH_PIXELS = {"cuda": 8 * 256**2, "other": 256**2}
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -29,15 +35,8 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
-def auto_tile(height: int, width: int, device: str) -> int:
-    if device == "cuda":
-        import torch
-
-        free, _ = torch.cuda.mem_get_info()
-        tile = 1024 if free > 8 * 2**30 else 512
-    else:
-        tile = CPU_TILE
-    return min(tile, max(height, width))
+def auto_tile(height: int, width: int) -> int:
+    return min(TILE, max(height, width))
 
 
 def auto_batch(device: str, tile_pixels: int) -> int:

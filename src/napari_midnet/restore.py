@@ -25,7 +25,7 @@ from .blur import (
 )
 from .condition import condition_planes
 from .databar import detect_databar
-from .device import auto_batch, auto_tile, pick_device
+from .device import OVERLAP, auto_batch, auto_tile, pick_device
 from .events import BlurIdentified, TileDone
 from .imaging import Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
 from .inference import for_inference, forward_tiles
@@ -39,7 +39,7 @@ MIN_SIDE = 32  # smaller images hold no SEM structure worth restoring (and no sh
 @dataclass
 class RestoreOptions:
     tile: int | None = None  # None: chosen from image size and free memory
-    overlap: int = 64
+    overlap: int = OVERLAP
     device: str = "auto"
     batch: int | None = None
     float32: bool = False  # return float32 in the input's value range instead of its dtype
@@ -66,7 +66,7 @@ def resolve_options(options: RestoreOptions, shape: tuple[int, int]) -> RestoreO
     """The options as they will run on planes of `shape`: the device and tile chosen once, so
     the record names what ran (not 'auto')."""
     device = pick_device(options.device)
-    return replace(options, device=device, tile=options.tile or auto_tile(*shape, device))
+    return replace(options, device=device, tile=options.tile or auto_tile(*shape))
 
 
 def validate_image(image) -> None:

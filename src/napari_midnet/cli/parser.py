@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..backends import BACKENDS, DEFAULT_BACKEND
+from ..device import OVERLAP, TILE
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 PAIRS_LAYOUT = """A pairs folder holds blurry/NAME.ext and sharp/NAME.ext (same NAME, any of .tif .png .jpg);
@@ -45,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("--sample", action="store_true", help="also deblur the bundled blurry SEM sample")
     deblur.add_argument("-o", "--outdir", required=True, type=Path, help="output folder (created if missing)")
     _add_model_options(deblur)
-    deblur.add_argument("--tile", type=int, help="tile size in pixels (default: automatic, 256 on CPU)")
-    deblur.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles")
+    deblur.add_argument("--tile", type=int, help=f"tile size in pixels (default: {TILE}, the image's side if smaller)")
+    deblur.add_argument("--overlap", type=int, default=OVERLAP, help="pixels shared by neighbouring tiles")
     deblur.add_argument("--strength", type=float, default=1.0,
                         help="0-1: how much of the correction to apply (0 leaves the input)")
     deblur.add_argument("--blur", default="auto", metavar="auto|S|SMAJ,SMIN,ANGLE",
