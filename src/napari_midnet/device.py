@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 # The tile and the overlap its neighbours share, the same on every device (so CPU and GPU give
-# the same pixels). With channel attention pooled over 384 px (config.pool_window), a 384-px tile
-# takes the cheap global mean; larger tiles scored lower on the six real JEOL frames (576 px: up
-# to -0.09 dB with global pooling, -0.21 dB with a local 384-px window), and a 256-px tile
-# spends 1.56x its image's pixels on a 64-px halo (1024^2: 25 tiles) where 368-px tiles with a
-# 32-px halo spend 1.16x (9 tiles). Overlap 16 left seams (-0.1 to -0.6 dB within 8 px of the
-# blend zones); 32 does not.
-TILE = 384
-OVERLAP = 32
+# the same pixels). Tiles up to 384 px take channel attention's cheap global mean
+# (config.pool_window). On this 2-core CPU a pixel of a 304-368 px tile costs 1.23-1.26x one of
+# a 256-px tile (caches), so 384-px tiles sharing 32 px, though 1.16x the pixels of a 1024^2
+# frame against 1.41x, ran no faster, and they cost the kernel-aware model 3 dB on the sharp half
+# of half-sharp frames (a tile's condition is its mean spot). 576 px scored lower on the real
+# JEOL frames (-0.09 dB); overlap 16 left seams (-0.1 to -0.6 dB within 8 px of blend zones).
+TILE = 320
+OVERLAP = 64
 # Tile pixels per forward. On a CPU more than about 2 x 256^2 at once slows every pixel (the
 # activations leave the cache): 9 tiles of 368 px took 1.17x as long in batches of 2, 1.33x in
 # 3 and 3.0x in one batch of 9 as one at a time (midnet-s-psf, 2 cores); a GPU wants batches.
