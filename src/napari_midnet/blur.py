@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 
 import numpy as np
+import scipy.fft
 from scipy.ndimage import convolve
 
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
@@ -186,8 +187,6 @@ _HANN = np.outer(np.hanning(WINDOW), np.hanning(WINDOW))
 
 def window_power(windows: np.ndarray) -> np.ndarray:
     """(n, 256, 256) windows -> (n, 256, 129) Hann-windowed periodograms."""
-    import scipy.fft
-
     centred = (windows - windows.mean(axis=(1, 2), keepdims=True)) * _HANN
     return np.abs(scipy.fft.rfft2(centred, workers=-1)) ** 2 / (_HANN**2).sum()
 
