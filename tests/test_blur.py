@@ -112,6 +112,43 @@ def test_the_condition_encodes_the_spot_and_carries_the_deconvolved_image():
     assert np.abs(restored - sharp_image)[inner].mean() < 0.6 * np.abs(blurred - sharp_image)[inner].mean()
 
 
+def test_a_tile_across_a_focus_edge_is_deconvolved_with_its_local_spots():
+    """A tile larger than WIENER_BLOCK, sharp on the left and blurred on the right: its left part
+    is deconvolved with the sharp spot (as its own tile would be), not the tile's mean spot; a
+    tile within one block is deconvolved with its mean spot, as in training."""
+    from napari_midnet.condition import (
+        WIENER_BLOCK,
+        WIENER_BLOCK_OVERLAP,
+        WIENER_WEIGHTS,
+        wiener_by_blocks,
+        wiener_deconvolve,
+    )
+
+    side = 2 * WIENER_BLOCK - WIENER_BLOCK_OVERLAP  # two blocks per axis, the second from WIENER_BLOCK - overlap
+    image = np.random.default_rng(2).random((side, side)).astype(np.float32)
+    covariances = np.zeros((3, side, side), dtype=np.float32)
+    covariances[0, :, WIENER_BLOCK:] = covariances[2, :, WIENER_BLOCK:] = 16.0  # sigma 4 right of the first block
+    blocks = wiener_by_blocks(image, covariances, 0.01)
+    only_first = slice(0, WIENER_BLOCK - WIENER_BLOCK_OVERLAP)  # rows and columns no other block reaches
+    left = (slice(None), only_first, only_first)
+    alone = wiener_deconvolve(image[:WIENER_BLOCK, :WIENER_BLOCK], np.zeros((2, 2)), 0.01, WIENER_WEIGHTS)
+    assert np.allclose(blocks[left], alone[left], atol=1e-5)
+    mean_spot = wiener_deconvolve(image, np.diag([3.0, 3.0]), 0.01, WIENER_WEIGHTS)
+    assert np.abs(mean_spot[left] - alone[left]).mean() > 0.05
+    crop = (slice(0, 128), slice(side - 128, side))
+    one_block = wiener_by_blocks(image[crop], covariances[(slice(None), *crop)], 0.01)
+    with_mean_spot = wiener_deconvolve(image[crop], np.diag([16.0, 16.0]), 0.01, WIENER_WEIGHTS)
+    assert np.allclose(one_block, with_mean_spot, atol=1e-4)
+
+
+def test_large_freed_blocks_are_kept_for_reuse_on_glibc():
+    import platform
+
+    from napari_midnet.device import reuse_freed_memory
+
+    assert reuse_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
 def test_focus_reports_the_documented_json_keys_and_writes_maps(tmp_path, capsys):
     import tifffile
 

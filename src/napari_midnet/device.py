@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+from functools import cache
+
 # The tile and the overlap its neighbours share, the same on every device (so CPU and GPU give
 # the same pixels). Tiles up to 384 px take channel attention's cheap global mean
-# (config.pool_window). On this 2-core CPU a pixel of a 304-368 px tile costs 1.23-1.26x one of
-# a 256-px tile (caches), so 384-px tiles sharing 32 px, though 1.16x the pixels of a 1024^2
-# frame against 1.41x, ran no faster, and they cost the kernel-aware model 3 dB on the sharp half
-# of half-sharp frames (a tile's condition is its mean spot). 576 px scored lower on the real
-# JEOL frames (-0.09 dB); overlap 16 left seams (-0.1 to -0.6 dB within 8 px of blend zones).
-TILE = 320
+# (config.pool_window); a 1024^2 frame is nine of them (1.27x its pixels, against 1.56x for
+# sixteen 320-px tiles). The kernel-aware condition is deconvolved in blocks of at most 256 px
+# (condition.WIENER_BLOCK), so the larger tile does not mix the spots of a focus edge. 576 px
+# scored lower on the real JEOL frames (-0.09 dB); overlap 16 left seams (-0.1 to -0.6 dB
+# within 8 px of blend zones).
+TILE = 384
 OVERLAP = 64
 # Tile pixels per forward. On a CPU more than about 2 x 256^2 at once slows every pixel (the
 # activations leave the cache): 9 tiles of 368 px took 1.17x as long in batches of 2, 1.33x in
@@ -54,6 +57,28 @@ def autocast(device: str):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
+
+
+# glibc hands allocations above its mmap threshold (at most 32 MB by default) fresh pages from
+# the kernel and returns them on free, so every forward of a 384-px tile faulted in and zeroed
+# its 38 MB activations again: raising the threshold and the trim threshold lets freed memory be
+# reused. Nine 384-px tiles of midnet-s-psf: 1.39 -> 1.23 s (2 cores). Freed memory above
+# TRIM_BYTES still goes back to the system.
+MMAP_THRESHOLD_BYTES = 1 << 30
+TRIM_BYTES = 1 << 30
+
+
+@cache
+def reuse_freed_memory() -> bool:
+    """Tell glibc's malloc (Linux) to keep large freed blocks for reuse; once per process.
+    False where the C library is not glibc (macOS, Windows, musl): nothing to tune there."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES) and mallopt(m_trim_threshold, TRIM_BYTES))
 
 
 def warm_up(requested: str = "auto") -> str:

@@ -8,7 +8,7 @@ import weakref
 
 import numpy as np
 
-from .device import autocast
+from .device import autocast, reuse_freed_memory
 
 NON_FINITE_OUTPUT = ("the model's output holds NaN or infinite values: its weights are broken (e.g. a "
                      "fine-tuning that diverged); use other weights")
@@ -66,6 +66,7 @@ def for_inference(model, device: str):
 
     import torch
 
+    reuse_freed_memory()
     if not isinstance(model, torch.nn.Module):
         return model
     key = (device, _state_key(model))
