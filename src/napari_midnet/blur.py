@@ -301,12 +301,16 @@ class FocusMap:
         return np.stack([self._upsample(self.covariances[..., i, j], rows, cols) for i, j in ((0, 0), (0, 1), (1, 1))])
 
     def _upsample(self, grid: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
-        """Bilinear between window centres (constant beyond them), as two small matrix products."""
+        """Bilinear between window centres (constant beyond them), as two small matrix products.
+
+        einsum, not `@`: a tile-sized `@` wakes OpenBLAS's threads, which then spin for a while
+        beside the network's own threads; on two cores that made a 1024^2 kernel-aware deblur
+        15 % slower (0.26 s), einsum's own loop takes 1 ms here."""
         if grid.shape == (1, 1):
             return np.full((rows.stop - rows.start, cols.stop - cols.start), grid[0, 0], dtype=np.float32)
         along_rows = _linear_weights(np.arange(rows.start, rows.stop), self.centres_y)
         along_cols = _linear_weights(np.arange(cols.start, cols.stop), self.centres_x)
-        return (along_rows @ grid @ along_cols.T).astype(np.float32)
+        return np.einsum("ik,jk->ij", np.einsum("ik,kl->il", along_rows, grid), along_cols).astype(np.float32)
 
 
 def _linear_weights(positions: np.ndarray, centres: np.ndarray) -> np.ndarray:
