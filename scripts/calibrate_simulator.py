@@ -8,8 +8,8 @@ cover these fits and beyond.
 import argparse
 import json
 
-from napari_midnet.calibration import fit_degradation
-from napari_midnet.pairs import load_pair_folder
+from napari_midnet.training.calibration import fit_degradation
+from napari_midnet.training.pairs import load_pair_folder
 
 
 def main() -> None:

@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 from checks_table import COMPARISON, comparison_row  # scripts/, beside this one
 
+from napari_midnet.blur.simulate import Degradation
 from napari_midnet.bundled import sample_paths
-from napari_midnet.calibration import fit_degradation
-from napari_midnet.config import DEFAULT_MODEL
-from napari_midnet.degrade import Degradation
-from napari_midnet.evaluation import evaluate_pairs, half_blurred_pair, harm, synthetic_pair
 from napari_midnet.events import drain
-from napari_midnet.files import read_image
-from napari_midnet.pairs import load_pair_folder, load_sharp_folder, make_pair, make_sharp_only
-from napari_midnet.weights import load_model
+from napari_midnet.io.files import read_image
+from napari_midnet.jobs.evaluation import evaluate_pairs, half_blurred_pair, harm, synthetic_pair
+from napari_midnet.models.config import DEFAULT_MODEL
+from napari_midnet.models.loader import load_model
+from napari_midnet.training.calibration import fit_degradation
+from napari_midnet.training.pairs import load_pair_folder, load_sharp_folder, make_pair, make_sharp_only
 
 BLURS = {"sigma 1.5": Degradation(sigma=1.5), "sigma 3": Degradation(sigma=3.0), "sigma 6": Degradation(sigma=6.0),
          "astigmatic 4x2 at 30 deg": Degradation(sigma=np.sqrt(8.0), axis_ratio=2.0, angle=-np.deg2rad(30))}
@@ -92,8 +92,8 @@ def zeiss_sample(model) -> dict:
 
 
 def seconds_for_a_frame(model) -> float:
-    from napari_midnet.bench import test_image
-    from napari_midnet.restore import restore
+    from napari_midnet.jobs.bench import test_image
+    from napari_midnet.restoration.restore import restore
 
     frame = test_image(1280)[:1024]  # a texture: pure noise now passes through without the network
     start = time.perf_counter()
@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4, help="images of that source to use")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    from napari_midnet.nets import count_parameters, macs_per_megapixel
+    from napari_midnet.models.nets import count_parameters, macs_per_megapixel
 
     reports = {}
     for name in args.models:

@@ -92,8 +92,8 @@ def read_reports(sources: list[str]) -> dict:
         if Path(source).is_file():
             reports.update(json.loads(Path(source).read_text()))
         else:
-            from napari_midnet.nets import macs_per_megapixel
-            from napari_midnet.weights import load_model
+            from napari_midnet.models.loader import load_model
+            from napari_midnet.models.nets import macs_per_megapixel
 
             loaded = load_model(source)
             checks = dict(loaded.card["checks"])

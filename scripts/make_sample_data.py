@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from napari_midnet.databar import detect_databar
-from napari_midnet.degrade import Degradation, apply_degradation
+from napari_midnet.blur.simulate import Degradation, apply_degradation
+from napari_midnet.io.databar import detect_databar
 
 SAMPLE_BLUR = Degradation(sigma=4.0, axis_ratio=1.3, angle=0.6, line_jitter=0.15, dose=250.0, read_noise=0.005)
 SEED = 2024

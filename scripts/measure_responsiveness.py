@@ -67,7 +67,7 @@ def close_mid_run(viewer, dock) -> float:
 
 def main(parts: list[str]) -> None:
     """parts: any of 'sample', 'big', 'finetune', 'close' (default all)."""
-    from napari_midnet.bench import test_image
+    from napari_midnet.jobs.bench import test_image
 
     viewer, dock = open_viewer_with_dock()
     process_until(lambda: dock.deblur.device_label.text().startswith("→"))

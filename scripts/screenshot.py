@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from gui_session import open_viewer_with_dock, process_until
 
-from napari_midnet.degrade import Degradation, apply_degradation
+from napari_midnet.blur.simulate import Degradation, apply_degradation
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 OUT = DOCS / "screenshot.png"

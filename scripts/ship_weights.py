@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from napari_midnet.weights import load_model, save_weights
+from napari_midnet.models.loader import load_model
+from napari_midnet.models.weights import save_weights
 
 DATA_SOURCES = [
     {"name": "midnet-pairs", "what": "6 real JEOL SEM blurry/sharp frame pairs (1280x1024), registered; "
@@ -74,7 +75,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
     card["checks"] = checks_entry(preset, json.loads((runs / f"{preset}-checks.json").read_text()))
     if final.model.config.condition_planes:
         card["blur_estimation"] = {
-            "how": "napari_midnet.blur: spectral features of 256-px windows (Welch average for the frame, "
+            "how": "napari_midnet.blur.estimate: spectral features of 256-px windows (Welch average for the frame, "
                    "one window per focus-map cell) regressed by an MLP (resources/blur-estimator.npz)",
             "command": "python scripts/train_blur_estimator.py --json <file>",
             "accuracy": json.loads((runs / "blur-estimator.json").read_text()),

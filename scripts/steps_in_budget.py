@@ -15,8 +15,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from napari_midnet.losses import multiscale_loss  # noqa: E402
-from napari_midnet.nets import build_model  # noqa: E402
+from napari_midnet.models.nets import build_model  # noqa: E402
+from napari_midnet.training.losses import multiscale_loss  # noqa: E402
 
 DATA_SHARE = 0.05  # an allowance for sampling the crops, validation and checkpoints (same for all)
 

@@ -12,13 +12,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from napari_midnet.bundled import sample_paths
-from napari_midnet.config import DEFAULT_MODEL
 from napari_midnet.events import drain
-from napari_midnet.files import read_image
+from napari_midnet.io.files import read_image
 from napari_midnet.metrics import interior
-from napari_midnet.pairs import load_pair_folder, make_pair
-from napari_midnet.restore import RestoreOptions, restore
-from napari_midnet.weights import load_model
+from napari_midnet.models.config import DEFAULT_MODEL
+from napari_midnet.models.loader import load_model
+from napari_midnet.restoration.restore import RestoreOptions, restore
+from napari_midnet.training.pairs import load_pair_folder, make_pair
 
 BANDS = ((0, 1), (1, 2), (2, 4), (4, 8), (8, 16), (16, 64))  # px: sigma of the two Gaussians
 

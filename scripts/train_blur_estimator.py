@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_midnet import blur
+from napari_midnet.blur import estimate as blur
+from napari_midnet.blur.simulate import Degradation, apply_degradation, sample_degradation, true_blur
 from napari_midnet.bundled import resource_path
-from napari_midnet.calibration import fit_degradation
-from napari_midnet.degrade import Degradation, apply_degradation, sample_degradation, true_blur
-from napari_midnet.files import atomic_path
-from napari_midnet.pairs import load_pair_folder, load_sharp_folder
+from napari_midnet.io.files import atomic_path
+from napari_midnet.training.calibration import fit_degradation
+from napari_midnet.training.pairs import load_pair_folder, load_sharp_folder
 
 TRAIN_SOURCES = ("nasa-micronet-sem", "sem2surface-nova450", "fibresem-zeiss-auriga", "openfibsem-helios-pfib")
 HELD_OUT_SOURCE = "deepsem-nanowires"

@@ -49,8 +49,8 @@ def drain(generator):
 def tiny_model():
     import torch
 
-    from napari_midnet.config import ModelConfig
-    from napari_midnet.nets import MIDNet
+    from napari_midnet.models.config import ModelConfig
+    from napari_midnet.models.nets import MIDNet
 
     torch.manual_seed(0)
     return perturb(MIDNet(ModelConfig(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))))
@@ -74,9 +74,9 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def weights(tmp_path):
     """A tiny trained-looking model saved as a weights file, as a user would pass with --model."""
-    from napari_midnet.config import ModelConfig
-    from napari_midnet.nets import build_model
-    from napari_midnet.weights import save_weights
+    from napari_midnet.models.config import ModelConfig
+    from napari_midnet.models.nets import build_model
+    from napari_midnet.models.weights import save_weights
 
     path = tmp_path / "tiny.safetensors"
     save_weights(perturb(build_model(ModelConfig(width=8, enc_blocks=(1, 1), dec_blocks=(1, 1)))), path,
@@ -88,9 +88,9 @@ def tiny_base():
     """A tiny real model wrapped as the registry holds models (what fine-tuning starts from)."""
     import torch
 
-    from napari_midnet.config import ModelConfig
-    from napari_midnet.nets import MIDNet
-    from napari_midnet.weights import LoadedModel
+    from napari_midnet.models.config import ModelConfig
+    from napari_midnet.models.nets import MIDNet
+    from napari_midnet.models.weights import LoadedModel
 
     torch.manual_seed(0)
     config = ModelConfig(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))

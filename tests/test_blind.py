@@ -4,15 +4,15 @@ pairs, real pairs kept at their share of each batch, percentile scaling, strengt
 import numpy as np
 import pytest
 
-from napari_midnet.blur import BlurEstimate, noise_std
-from napari_midnet.calibration import fit_degradation
-from napari_midnet.degrade import IDENTITY_FRACTION, Degradation, apply_degradation, sample_degradation
-from napari_midnet.evaluation import harm, synthetic_pair
+from napari_midnet.blur.estimate import BlurEstimate, noise_std
+from napari_midnet.blur.simulate import IDENTITY_FRACTION, Degradation, apply_degradation, sample_degradation
+from napari_midnet.jobs.evaluation import harm, synthetic_pair
+from napari_midnet.jobs.readouts import Readout
 from napari_midnet.metrics import psnr
-from napari_midnet.pairs import make_pair, make_sharp_only
-from napari_midnet.readouts import Readout
-from napari_midnet.restore import RestoreOptions, restore
-from napari_midnet.training import TrainConfig, sample_batch
+from napari_midnet.restoration.restore import RestoreOptions, restore
+from napari_midnet.training.calibration import fit_degradation
+from napari_midnet.training.loop import TrainConfig, sample_batch
+from napari_midnet.training.pairs import make_pair, make_sharp_only
 
 from .conftest import drain, sem_like
 

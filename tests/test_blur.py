@@ -5,18 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from napari_midnet.blur import (
+from napari_midnet.blur.estimate import (
     BlurEstimate,
     estimate_blur,
     focus_map,
     parse_blur,
     uniform_map,
 )
+from napari_midnet.blur.simulate import Degradation, apply_degradation, true_blur
 from napari_midnet.bundled import sample_paths
-from napari_midnet.condition import condition_planes
-from napari_midnet.degrade import Degradation, apply_degradation, true_blur
-from napari_midnet.files import read_image
-from napari_midnet.training import turned
+from napari_midnet.io.files import read_image
+from napari_midnet.restoration.condition import condition_planes
+from napari_midnet.training.loop import turned
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_blur_strings_parse_to_spots_and_bad_ones_get_one_sentence():
 
 
 def test_the_condition_encodes_the_spot_and_carries_the_deconvolved_image():
-    from napari_midnet.condition import CONDITION_PLANES, uniform_covariances, wiener_deconvolve
+    from napari_midnet.restoration.condition import CONDITION_PLANES, uniform_covariances, wiener_deconvolve
 
     image = np.random.default_rng(0).random((40, 50))
     sharp = condition_planes(image, uniform_covariances(BlurEstimate(0.0, 0.0, 0.0, 0.01), (40, 50)), 0.01)
@@ -116,7 +116,7 @@ def test_a_tile_across_a_focus_edge_is_deconvolved_with_its_local_spots():
     """A tile larger than WIENER_BLOCK, sharp on the left and blurred on the right: its left part
     is deconvolved with the sharp spot (as its own tile would be), not the tile's mean spot; a
     tile within one block is deconvolved with its mean spot, as in training."""
-    from napari_midnet.condition import (
+    from napari_midnet.restoration.condition import (
         WIENER_BLOCK,
         WIENER_BLOCK_OVERLAP,
         WIENER_WEIGHTS,
@@ -144,7 +144,7 @@ def test_a_tile_across_a_focus_edge_is_deconvolved_with_its_local_spots():
 def test_large_freed_blocks_are_kept_for_reuse_on_glibc():
     import platform
 
-    from napari_midnet.device import reuse_freed_memory
+    from napari_midnet.restoration.device import reuse_freed_memory
 
     assert reuse_freed_memory() == (platform.libc_ver()[0] == "glibc")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from napari_midnet.blur import BlurEstimate
+from napari_midnet.blur.estimate import BlurEstimate
 
 from .test_plugin import WAIT_MS, click, dock, wait_idle  # noqa: F401 (dock is a fixture)
 

@@ -111,7 +111,7 @@ def test_train_and_evaluate_on_a_pairs_folder(tmp_path):
                "--batch", "2", "--checkpoints", tmp_path / "ck", "--out", out)
     assert done.returncode == 0, done.stderr
     assert "registered f0" in done.stderr and "validation PSNR" in done.stderr
-    from napari_midnet.weights import load_model
+    from napari_midnet.models.loader import load_model
 
     card = load_model(out).card
     assert card["training"]["iterations"] == 4 and card["training"]["validation"] == ["f1"]

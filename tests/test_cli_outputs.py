@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_midnet.cli import main
-from napari_midnet.device import OVERLAP
+from napari_midnet.restoration.device import OVERLAP
 
 from .conftest import sem_like
 
@@ -193,8 +193,8 @@ def test_a_resume_file_carrying_code_is_refused_unrun(tmp_path, capsys):
 def test_an_old_pickle_protocol_file_gets_our_sentence_and_no_torch_warning(tmp_path, capsys):
     import torch
 
-    from napari_midnet.config import ModelConfig
-    from napari_midnet.nets import build_model
+    from napari_midnet.models.config import ModelConfig
+    from napari_midnet.models.nets import build_model
 
     model = build_model(ModelConfig(width=8, enc_blocks=(1, 1), dec_blocks=(1, 1)))
     legacy = tmp_path / "old.pth"
@@ -253,7 +253,7 @@ def test_shards_split_a_folder_deterministically_and_cover_it_once(tmp_path, wei
 def test_a_folder_on_a_local_cluster_of_two_workers_gives_the_same_outputs(tmp_path, weights, capsys, monkeypatch):
     """Frames one task each; a huge image (here: over a lowered limit) in bands of tile rows."""
     pytest.importorskip("distributed", reason="the [cluster] extra is not installed")
-    from napari_midnet import cluster, deblur
+    from napari_midnet.jobs import cluster, deblur
 
     monkeypatch.setattr(deblur, "STREAM_ABOVE", 50_000)
     monkeypatch.setattr(cluster, "BAND_TILE_ROWS", 2)

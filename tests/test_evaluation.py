@@ -3,11 +3,11 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from napari_midnet.bundled import sample_paths
-from napari_midnet.config import DEFAULT_MODEL
-from napari_midnet.evaluation import evaluate_pairs, harm
-from napari_midnet.files import read_image
-from napari_midnet.pairs import load_pair_folder, load_sharp_folder, make_pair
-from napari_midnet.weights import load_model
+from napari_midnet.io.files import read_image
+from napari_midnet.jobs.evaluation import evaluate_pairs, harm
+from napari_midnet.models.config import DEFAULT_MODEL
+from napari_midnet.models.loader import load_model
+from napari_midnet.training.pairs import load_pair_folder, load_sharp_folder, make_pair
 
 from .conftest import drain, sem_like
 
@@ -69,7 +69,7 @@ def test_shipped_default_improves_the_bundled_zeiss_sample():
 def test_the_default_keeps_the_tone_of_a_sharp_frame():
     """Tone fidelity: the sharp Zeiss frame fed as input keeps its contrast (measured x1.03) and
     comes back near itself (measured 39.0 dB)."""
-    from napari_midnet.pairs import make_sharp_only
+    from napari_midnet.training.pairs import make_sharp_only
 
     image = make_sharp_only("zeiss-sharp", read_image(sample_paths()["SEM sharp"]))
     _, result = drain(harm(load_model(DEFAULT_MODEL).model, image))

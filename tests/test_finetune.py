@@ -7,9 +7,9 @@ import pytest
 
 from napari_midnet.events import PairAligned
 from napari_midnet.events import drain as drain_into
-from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, finetune_job
-from napari_midnet.pairs import PairError, TrainingSource
-from napari_midnet.weights import load_model
+from napari_midnet.models.loader import load_model
+from napari_midnet.training.finetune import FinetuneRequest, FinetuneSettings, finetune_job
+from napari_midnet.training.pairs import PairError, TrainingSource
 
 from .conftest import blurred_pair, drain, sem_like, tiny_base
 
@@ -40,7 +40,7 @@ def test_the_fine_tuned_model_restores_as_its_saved_file_will(tmp_path):
     pool channel statistics over the window that the training crop implies."""
     import torch
 
-    from napari_midnet.weights import save_weights
+    from napari_midnet.models.weights import save_weights
 
     blurry, sharp = blurred_pair(0, shape=(256, 192))
     settings = FinetuneSettings(iterations=4, lr=2e-3, crop=48, batch=2, checkpoint_dir=str(tmp_path), align=False)
@@ -98,7 +98,7 @@ def test_checkpoint_folder_that_is_a_file(tmp_path):
 
 
 def test_an_unaligned_pair_of_two_fields_is_refused():
-    from napari_midnet.pairs import make_pair
+    from napari_midnet.training.pairs import make_pair
 
     a = (sem_like((128, 128), seed=1) * 255).astype(np.uint8)
     b = (sem_like((128, 128), seed=2) * 255).astype(np.uint8)
@@ -108,7 +108,7 @@ def test_an_unaligned_pair_of_two_fields_is_refused():
 
 
 def test_a_model_that_validates_worse_is_not_called_an_improvement():
-    from napari_midnet.finetune import FinetuneOutcome
+    from napari_midnet.training.finetune import FinetuneOutcome
 
     def outcome(before, after):
         return FinetuneOutcome(None, None, {"metrics": {"before": {"psnr": before}, "after": {"psnr": after}}})
@@ -179,7 +179,7 @@ def test_the_run_record_follows_the_job_and_keeps_a_resumed_start_once():
     from pathlib import Path
 
     from napari_midnet.events import CheckpointSaved, TrainStep, Validated
-    from napari_midnet.state import FinetuneRun, FinetuneState
+    from napari_midnet.widgets.state import FinetuneRun, FinetuneState
 
     run = FinetuneRun()
     seen = []

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from napari_midnet.weights import load_model
+from napari_midnet.models.loader import load_model
 
 from .conftest import blurred_pair, sem_like, tiny_base
 
@@ -176,7 +176,7 @@ def test_blurry_and_sharp_start_on_different_layers(panel):
 
 def test_the_pair_defaults_after_opening_the_sample(make_napari_viewer):
     """Issue 19.9: after File > Open Sample, Blurry and Sharp both started on one layer."""
-    from napari_midnet.sample_data import sem_sample
+    from napari_midnet.io.sample_data import sem_sample
 
     viewer = make_napari_viewer()
     for data, kwargs, _ in sem_sample():

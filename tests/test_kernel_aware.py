@@ -4,16 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from napari_midnet.blur import BlurEstimate
-from napari_midnet.condition import CONDITION_PLANES
-from napari_midnet.config import KERNEL_AWARE, ModelConfig
-from napari_midnet.degrade import Degradation, apply_degradation, apply_tone
+from napari_midnet.blur.estimate import BlurEstimate
+from napari_midnet.blur.simulate import Degradation, apply_degradation, apply_tone
 from napari_midnet.events import BlurIdentified, TileDone
-from napari_midnet.nets import MIDNet, config_from_state
-from napari_midnet.pairs import make_sharp_only
-from napari_midnet.restore import RestoreOptions, restore
-from napari_midnet.training import TrainConfig, sample_batch, train
-from napari_midnet.weights import LoadedModel, load_model, save_weights, warm_start
+from napari_midnet.models.config import KERNEL_AWARE, ModelConfig
+from napari_midnet.models.loader import load_model
+from napari_midnet.models.nets import MIDNet, config_from_state
+from napari_midnet.models.weights import LoadedModel, save_weights, warm_start
+from napari_midnet.restoration.condition import CONDITION_PLANES
+from napari_midnet.restoration.restore import RestoreOptions, restore
+from napari_midnet.training.loop import TrainConfig, sample_batch, train
+from napari_midnet.training.pairs import make_sharp_only
 
 from .conftest import drain, perturb, sem_like
 
@@ -27,7 +28,7 @@ def aware(seed=0):
 
 
 def test_the_kernel_aware_preset_takes_every_condition_plane():
-    from napari_midnet.config import PRESETS
+    from napari_midnet.models.config import PRESETS
 
     assert PRESETS["midnet-s-psf"].config.condition_planes == CONDITION_PLANES == KERNEL_AWARE
 
@@ -128,7 +129,7 @@ def test_warm_start_copies_the_blind_weights_and_starts_the_condition_at_zero():
 
 
 def test_warm_start_from_another_architecture_is_one_sentence():
-    from napari_midnet.weights import WeightsError
+    from napari_midnet.models.weights import WeightsError
 
     other = MIDNet(ModelConfig(width=16, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1)))
     with pytest.raises(WeightsError, match="does not fit"):
@@ -137,7 +138,7 @@ def test_warm_start_from_another_architecture_is_one_sentence():
 
 def test_a_simulated_spot_is_what_the_condition_describes():
     """true_blur and the kernel agree: the blurred image's second moments are the spot's covariance."""
-    from napari_midnet.degrade import blur_kernel, true_blur
+    from napari_midnet.blur.simulate import blur_kernel, true_blur
 
     degradation = Degradation(sigma=3.0, axis_ratio=2.0, angle=-np.deg2rad(40))
     kernel = blur_kernel(degradation)

@@ -3,7 +3,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage import io
 
-from napari_midnet.databar import detect_databar
+from napari_midnet.io.databar import detect_databar
 from napari_midnet.metrics import psnr, sharpness, ssim
 
 from .conftest import sem_like

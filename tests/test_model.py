@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from napari_midnet.config import PRESETS, ModelConfig
-from napari_midnet.nets import MIDNet, build_model, count_parameters
-from napari_midnet.nets.midnet import AttentionGate
+from napari_midnet.models.config import PRESETS, ModelConfig
+from napari_midnet.models.nets import MIDNet, build_model, count_parameters
+from napari_midnet.models.nets.midnet import AttentionGate
 
 from .conftest import perturb
 
@@ -73,7 +73,7 @@ def test_channel_attention_pools_globally_in_training_and_locally_on_large_input
 
 
 def test_box_mean_equals_a_brute_force_window_mean():
-    from napari_midnet.nets.blocks import box_mean
+    from napari_midnet.models.nets.blocks import box_mean
 
     x = torch.rand(1, 2, 20, 24)
     expected = torch.empty_like(x)
@@ -88,7 +88,7 @@ def test_napari_start_up_and_opening_the_dock_do_not_import_torch_or_bioimageio(
     import subprocess
     import sys
 
-    code = ("import sys, napari_midnet, napari_midnet.reader, napari_midnet.sample_data, "
+    code = ("import sys, napari_midnet, napari_midnet.io.reader, napari_midnet.io.sample_data, "
             "napari_midnet.widgets.dock, napari_midnet.cli.parser; "
             "print(sorted(m for m in ('torch', 'bioimageio', 'onnx', 'onnxruntime') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -110,5 +110,6 @@ def test_the_image_primitives_are_a_leaf_and_pairs_do_not_need_the_tiler():
         return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
 
     assert imported("imaging.py") == set()
-    assert "restore" not in imported("pairs.py") and "imaging" in imported("pairs.py")
-    assert "reader" not in imported("files.py")  # the SEM tag codes live beside the TIFF writer
+    pairs = imported("training/pairs.py")
+    assert "restoration.restore" not in pairs and "imaging" in pairs
+    assert "reader" not in imported("io/files.py")  # the SEM tag codes live beside the TIFF writer

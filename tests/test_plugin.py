@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from napari_midnet.config import DEFAULT_MODEL
-from napari_midnet.device import TILE
-from napari_midnet.readouts import compute_readout
+from napari_midnet.jobs.readouts import compute_readout
+from napari_midnet.models.config import DEFAULT_MODEL
+from napari_midnet.restoration.device import TILE
 from napari_midnet.widgets.compare_widget import grid_of
 
 from .conftest import sem_like
@@ -164,8 +164,8 @@ def test_invalid_weights_file_is_a_notification(dock, qtbot, notifications, tmp_
 
 
 def test_loading_valid_weights_selects_them(dock, qtbot, tmp_path):
-    from napari_midnet.nets import build_model
-    from napari_midnet.weights import save_weights
+    from napari_midnet.models.nets import build_model
+    from napari_midnet.models.weights import save_weights
 
     _, widget = dock
     save_weights(build_model("midnet-s"), tmp_path / "mine.safetensors", {"trained": True})
@@ -264,8 +264,8 @@ def test_preview_deblurs_only_the_region_on_screen_of_a_lazy_layer(dock, qtbot):
     """Issue 18.4 (Preview): the visible part of a dask-backed layer, over the place it came from."""
     import dask.array as da
 
-    from napari_midnet.deblur import deblur_job, preview_region
     from napari_midnet.events import drain
+    from napari_midnet.jobs.deblur import deblur_job, preview_region
 
     viewer, widget = dock
     full = (sem_like((1024, 1024)) * 255).astype(np.uint8)
@@ -281,7 +281,7 @@ def test_preview_deblurs_only_the_region_on_screen_of_a_lazy_layer(dock, qtbot):
     qtbot.waitUntil(lambda: "lazy preview" in viewer.layers and not widget.status.busy, timeout=WAIT_MS)
     preview = viewer.layers["lazy preview"]
     assert tuple(preview.translate) == (rows.start, cols.start) and preview.data.shape == full[rows, cols].shape
-    expected = drain(deblur_job(full[rows, cols], widget.registry, widget.settings)).data
+    expected = drain(deblur_job(widget.registry.get(widget.settings.model), widget.settings, full[rows, cols])).data
     assert np.array_equal(preview.data, expected) and "Preview of" in widget.deblur.message.text()
 
 
@@ -290,9 +290,10 @@ def test_a_lazy_multiscale_layer_is_deblurred_streaming_into_an_ome_zarr(dock, q
     backed by an OME-Zarr in the per-user results folder, with the in-memory path's pixels."""
     import dask.array as da
 
-    from napari_midnet import deblur, stores
-    from napari_midnet.deblur import deblur_job
     from napari_midnet.events import drain
+    from napari_midnet.io import stores
+    from napari_midnet.jobs import deblur
+    from napari_midnet.jobs.deblur import deblur_job
 
     monkeypatch.setattr(stores, "results_folder", lambda: tmp_path / "results")
     monkeypatch.setattr(deblur, "results_folder", lambda: tmp_path / "results")
@@ -307,6 +308,6 @@ def test_a_lazy_multiscale_layer_is_deblurred_streaming_into_an_ome_zarr(dock, q
     assert result.multiscale and [level.shape for level in result.data] == [(320, 2100), (160, 1050), (80, 525)]
     written = list((tmp_path / "results").glob("mosaic-deblurred-*.zarr"))
     assert len(written) == 1 and result.metadata["midnet"]["written_to"] == str(written[0])
-    expected = drain(deblur_job(full, widget.registry, widget.settings)).data
+    expected = drain(deblur_job(widget.registry.get(widget.settings.model), widget.settings, full)).data
     assert np.array_equal(np.asarray(result.data[0]), expected)
     qtbot.waitUntil(lambda: widget.compare.table.item(0, 0) is not None, timeout=WAIT_MS)  # its readout (a crop)

@@ -5,7 +5,7 @@ import pytest
 import tifffile
 
 from napari_midnet.bundled import sample_paths
-from napari_midnet.reader import get_reader, read_sem_tiff
+from napari_midnet.io.reader import get_reader, read_sem_tiff
 
 from .conftest import sem_like
 

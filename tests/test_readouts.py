@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter, shift
 
-from napari_midnet.databar import detect_databar
-from napari_midnet.readouts import ALREADY_SHARP_RATIO, compute_readout
+from napari_midnet.io.databar import detect_databar
+from napari_midnet.jobs.readouts import ALREADY_SHARP_RATIO, compute_readout
 
 from .conftest import sem_like
 
@@ -58,7 +58,7 @@ def test_databar_found_in_every_dtype(dtype):
 
 @pytest.mark.shared
 def test_databar_of_every_real_jeol_frame(shared_pairs):
-    from napari_midnet.files import read_image
+    from napari_midnet.io.files import read_image
 
     rows = {f"{path.parent.name}/{path.name}": detect_databar(read_image(path))
             for path in sorted(shared_pairs.glob("*/*.png"))}

@@ -4,7 +4,7 @@ from scipy.ndimage import gaussian_filter
 from skimage import io
 from skimage.transform import AffineTransform, warp
 
-from napari_midnet.registration import RegistrationError, register_pair, warp_to
+from napari_midnet.training.registration import RegistrationError, register_pair, warp_to
 
 from .conftest import sem_like
 

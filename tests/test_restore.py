@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_midnet.events import TileDone
-from napari_midnet.restore import RestoreOptions, restore
+from napari_midnet.restoration.restore import RestoreOptions, restore
 
 from .conftest import drain, sem_like
 
@@ -132,8 +132,8 @@ def test_ensemble_is_the_mean_of_the_eight_flips_and_rotations(tiny_model):
 def test_dark_bright_and_near_flat_frames_keep_their_tone(preset):
     """Issue 19.17: the shipped models moved a 3-12 noise frame's mean 7.5 -> 10.0, a bright
     one's 247.5 -> 231.2 and every pixel of an all-7 frame with one 8."""
-    from napari_midnet.readouts import compute_readout
-    from napari_midnet.weights import load_model
+    from napari_midnet.jobs.readouts import compute_readout
+    from napari_midnet.models.loader import load_model
 
     model = load_model(preset).model
     rng = np.random.default_rng(0)
@@ -153,7 +153,7 @@ def test_dark_bright_and_near_flat_frames_keep_their_tone(preset):
 
 
 def test_the_preview_region_is_the_screen_grown_by_the_margin_within_the_plane():
-    from napari_midnet.deblur import preview_region
+    from napari_midnet.jobs.deblur import preview_region
 
     assert preview_region(np.array([[100, 200], [299, 499]]), (1000, 1000), 64) == (slice(36, 364), slice(136, 564))
     assert preview_region(np.array([[-50, -50], [2000, 2000]]), (300, 400), 64) == (slice(0, 300), slice(0, 400))

@@ -11,14 +11,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from napari_midnet.config import PRESETS, ModelConfig
-from napari_midnet.evaluation import evaluate_pairs, harm
 from napari_midnet.events import TrainStep
-from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, finetune_job
-from napari_midnet.nets import build_model, config_from_state
-from napari_midnet.pairs import TrainingSource, load_pair_folder, load_sharp_folder
-from napari_midnet.training import TrainConfig, train
-from napari_midnet.weights import LoadedModel, load_model, save_weights
+from napari_midnet.jobs.evaluation import evaluate_pairs, harm
+from napari_midnet.models.config import PRESETS, ModelConfig
+from napari_midnet.models.loader import load_model
+from napari_midnet.models.nets import build_model, config_from_state
+from napari_midnet.models.weights import LoadedModel, save_weights
+from napari_midnet.training.finetune import FinetuneRequest, FinetuneSettings, finetune_job
+from napari_midnet.training.loop import TrainConfig, train
+from napari_midnet.training.pairs import TrainingSource, load_pair_folder, load_sharp_folder
 
 from .conftest import blurred_pair, drain
 from .test_training import synthetic_task
@@ -147,7 +148,7 @@ def test_train_preset_trains_a_seed_architecture(tmp_path):
 
 def test_macs_per_megapixel_counts_every_convolution():
     """SRN at width 4 with 2 blocks: head 1x4x9 + 5 convs of 4x4x9 + tail 4x1x9 MACs a pixel."""
-    from napari_midnet.nets import macs_per_megapixel
+    from napari_midnet.models.nets import macs_per_megapixel
 
     model = build_model(tiny_config("srn"))
     assert macs_per_megapixel(model, side=32) == pytest.approx((36 + 5 * 144 + 36) * 1e6)

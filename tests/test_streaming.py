@@ -6,10 +6,13 @@ import pytest
 import tifffile
 from scipy.ndimage import convolve
 
-from napari_midnet import blur, deblur, files, restore, tiling
+from napari_midnet.blur import estimate as blur
 from napari_midnet.cli import main
+from napari_midnet.io import files
+from napari_midnet.jobs import deblur
 from napari_midnet.metrics import STRUCTURE_CROP
-from napari_midnet.restore import RestoreOptions
+from napari_midnet.restoration import restore, tiling
+from napari_midnet.restoration.restore import RestoreOptions
 
 from .conftest import drain, sem_like
 
@@ -51,7 +54,7 @@ def test_the_blend_buffer_does_not_grow_with_the_image_height():
 
 def test_a_lazy_plane_reads_bands_only_and_gives_the_in_memory_pixels(monkeypatch):
     """A kernel-aware model (focus map, noise, tone all taken band by band); the scratch on disk."""
-    from napari_midnet.weights import load_model
+    from napari_midnet.models.loader import load_model
 
     image = u8((1300, 160), seed=4)
     model = load_model("midnet-s-psf").model
@@ -110,7 +113,7 @@ def _ome_zarr(path, array):
 def test_a_zarr_gives_an_ome_zarr_and_three_channels_are_one_sentence(tmp_path, weights, capsys):
     import zarr
 
-    from napari_midnet.weights import load_model
+    from napari_midnet.models.loader import load_model
 
     inputs = tmp_path / "in"
     inputs.mkdir()

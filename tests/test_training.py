@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from napari_midnet.config import ModelConfig
-from napari_midnet.degrade import degrade
+from napari_midnet.blur.simulate import degrade
 from napari_midnet.events import CheckpointSaved, TrainStep, Validated
-from napari_midnet.losses import edge_loss, fft_loss, midnet_loss
-from napari_midnet.nets import MIDNet
-from napari_midnet.pairs import make_pair, make_sharp_only
-from napari_midnet.training import TrainConfig, train
+from napari_midnet.models.config import ModelConfig
+from napari_midnet.models.nets import MIDNet
+from napari_midnet.training.loop import TrainConfig, train
+from napari_midnet.training.losses import edge_loss, fft_loss, midnet_loss
+from napari_midnet.training.pairs import make_pair, make_sharp_only
 
 from .conftest import drain, sem_like
 

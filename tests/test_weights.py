@@ -5,9 +5,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from napari_midnet.config import ModelConfig
-from napari_midnet.nets import MIDNet, build_model
-from napari_midnet.weights import WeightsError, load_model, save_weights, tensors_sha256
+from napari_midnet.models.config import ModelConfig
+from napari_midnet.models.loader import load_model
+from napari_midnet.models.nets import MIDNet, build_model
+from napari_midnet.models.weights import WeightsError, save_weights, tensors_sha256
 
 from .conftest import perturb
 
@@ -120,8 +121,8 @@ def test_shipped_tensors_without_their_card_are_the_same_trained_model(tmp_path)
     from safetensors.torch import save_file
 
     from napari_midnet.bundled import bundled_weights
-    from napari_midnet.config import DEFAULT_MODEL
-    from napari_midnet.restore import RestoreOptions, restore
+    from napari_midnet.models.config import DEFAULT_MODEL
+    from napari_midnet.restoration.restore import RestoreOptions, restore
 
     from .conftest import drain, sem_like
 

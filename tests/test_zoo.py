@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from napari_midnet.bundled import sample_paths
-from napari_midnet.device import OVERLAP
 from napari_midnet.events import drain
-from napari_midnet.files import read_image
-from napari_midnet.restore import RestoreOptions, restore
-from napari_midnet.weights import WeightsError, load_model
+from napari_midnet.io.files import read_image
+from napari_midnet.models.loader import load_model
+from napari_midnet.models.weights import WeightsError
+from napari_midnet.restoration.device import OVERLAP
+from napari_midnet.restoration.restore import RestoreOptions, restore
 
 from .conftest import blurred_pair, tiny_base
 
@@ -42,7 +43,7 @@ CPU = RestoreOptions(device="cpu")
 
 
 def _export(loaded, out: Path) -> tuple[list, Path]:
-    from napari_midnet.zoo import export_package
+    from napari_midnet.jobs.export import export_package
 
     events = []
     return events, drain(export_package(loaded, out), events.append)
@@ -59,8 +60,8 @@ def midnet_s_package(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
     """A tiny model fine-tuned for a few steps by the real fine-tuning job, and its package."""
-    from napari_midnet.finetune import FinetuneRequest, FinetuneSettings, finetune_job
-    from napari_midnet.pairs import TrainingSource
+    from napari_midnet.training.finetune import FinetuneRequest, FinetuneSettings, finetune_job
+    from napari_midnet.training.pairs import TrainingSource
 
     folder = tmp_path_factory.mktemp("tuned")
     blurry, sharp = blurred_pair(0, shape=(256, 192))
@@ -77,7 +78,7 @@ def _sample():
 @pytest.mark.slow
 def test_an_exported_midnet_s_passed_bioimageio_core_for_every_weight_format(midnet_s_package):
     """export_package runs bioimageio.core's test_model per weight format before it writes."""
-    from napari_midnet.zoo import WEIGHT_FORMATS
+    from napari_midnet.models.zoo.common import WEIGHT_FORMATS
 
     assert WEIGHT_FORMATS == ("pytorch_state_dict", "torchscript", "onnx")
     with zipfile.ZipFile(midnet_s_package) as package:
@@ -128,7 +129,7 @@ def test_the_cli_deblurs_with_a_package_as_with_the_preset(midnet_s_package, tmp
 def test_torchscript_and_onnx_agree_with_eager_torch_at_odd_sizes(tuned):
     import torch
 
-    from napari_midnet.backends import for_backend
+    from napari_midnet.restoration.backends import for_backend
 
     loaded, package = tuned
     eager = load_model(package)
@@ -148,7 +149,7 @@ def test_torchscript_and_onnx_agree_with_eager_torch_at_odd_sizes(tuned):
 
 @pytest.mark.slow
 def test_the_backends_restore_like_eager_torch_through_the_tiler(tuned):
-    from napari_midnet.backends import for_backend
+    from napari_midnet.restoration.backends import for_backend
 
     loaded, package = tuned
     image = _sample()[:300, :400]
@@ -160,7 +161,7 @@ def test_the_backends_restore_like_eager_torch_through_the_tiler(tuned):
 
 
 def test_kernel_aware_and_seed_models_are_refused_with_one_sentence(tmp_path):
-    from napari_midnet.zoo import ExportError, export_package
+    from napari_midnet.jobs.export import ExportError, export_package
 
     for preset, words in (("midnet-s-psf", "kernel-aware"), ("srn", "MIDNet family")):
         with pytest.raises(ExportError, match=words):
@@ -246,7 +247,7 @@ def _space(*ids, minimum=16):
 def test_a_foreign_2d_restorer_runs_through_bioimageio_cores_own_pipeline(tmp_path):
     from scipy.ndimage import uniform_filter
 
-    from napari_midnet.weights import require_trainable
+    from napari_midnet.models.weights import require_trainable
 
     axes = [{"type": "batch"}, {"type": "channel", "channel_names": ["gray"]}] + _space("y", "x")
     folder = _foreign_package(tmp_path / "foreign", axes, (1, 1, 32, 40))
@@ -285,7 +286,7 @@ def test_a_diverged_model_is_not_exported(tmp_path):
     with them says the same instead of writing zeros."""
     import torch
 
-    from napari_midnet.zoo import ExportError
+    from napari_midnet.restoration.graphs import ExportError
 
     broken = tiny_base()
     with torch.no_grad():

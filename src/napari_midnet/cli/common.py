@@ -30,7 +30,7 @@ def command_line(args) -> str:
 
 def check_device(requested: str) -> None:
     """An explicit device that this machine lacks stops the run before any work."""
-    from ..device import pick_device
+    from ..restoration.device import pick_device
 
     try:
         pick_device(requested)
@@ -39,7 +39,8 @@ def check_device(requested: str) -> None:
 
 
 def load_model_or_fail(spec: str):
-    from ..weights import WeightsError, load_model
+    from ..models.loader import load_model
+    from ..models.weights import WeightsError
 
     try:
         loaded = load_model(spec)
@@ -56,8 +57,8 @@ def load_model_or_fail(spec: str):
 
 def with_backend(loaded, backend: str):
     """The model on another backend (TorchScript, ONNX), or one sentence why not."""
-    from ..backends import DEFAULT_BACKEND, for_backend
-    from ..weights import WeightsError
+    from ..models.weights import WeightsError
+    from ..restoration.backends import DEFAULT_BACKEND, for_backend
 
     if backend == DEFAULT_BACKEND:
         return loaded

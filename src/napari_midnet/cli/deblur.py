@@ -21,11 +21,11 @@ from .common import (
 def deblur(args) -> int:
     """Every output is planned and checked before any compute; a bad file is reported and the
     batch goes on; the exit status is 1 if any file failed."""
-    from ..blur import parse_blur
+    from ..blur.estimate import parse_blur
     from ..bundled import sample_paths
-    from ..deblur import deblur_file
-    from ..files import IMAGE_SUFFIXES, check_writable_folder, collect_inputs, plan_outputs
-    from ..restore import RestoreOptions
+    from ..io.files import IMAGE_SUFFIXES, check_writable_folder, collect_inputs, plan_outputs
+    from ..jobs.deblur import deblur_file
+    from ..restoration.restore import RestoreOptions
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
     if not inputs:
@@ -47,7 +47,7 @@ def deblur(args) -> int:
         raise CliError(f"--overlap must be {limit}, got {args.overlap}")
     check_device(args.device)
     if args.scheduler:
-        from ..cluster import ClusterError, local_workers
+        from ..jobs.cluster import ClusterError, local_workers
 
         try:
             local_workers(args.scheduler)
@@ -101,8 +101,8 @@ def deblur(args) -> int:
 def _deblur_on_cluster(todo: list, args, options, loaded) -> list[str]:
     """Images on the scheduler: one task per image, and each image that streams (huge) in bands
     across all workers, one after another; returns the names that failed."""
-    from ..cluster import ClusterError, cluster_client, deblur_files, deblur_in_bands
-    from ..deblur import streams
+    from ..jobs.cluster import ClusterError, cluster_client, deblur_files, deblur_in_bands
+    from ..jobs.deblur import streams
     from .common import ProgressBar
 
     huge = [(source, target) for source, target in todo if streams(source)]
@@ -161,7 +161,8 @@ def _report(done) -> None:
 
 def export(args) -> int:
     """A bioimage.io package of MODEL, written only when its own bioimageio.core test passes."""
-    from ..zoo import ExportError, export_package
+    from ..jobs.export import export_package
+    from ..restoration.graphs import ExportError
 
     loaded = load_model_or_fail(args.model)
     try:
@@ -175,8 +176,8 @@ def export(args) -> int:
 
 def focus(args) -> int:
     """One sentence (or JSON object) per image; a bad file is reported and the rest go on."""
-    from ..files import check_writable_folder, collect_inputs, read_image, write_tiff
-    from ..readouts import identify, middle_gray_plane
+    from ..io.files import check_writable_folder, collect_inputs, read_image, write_tiff
+    from ..jobs.readouts import identify, middle_gray_plane
 
     inputs = collect_inputs(args.inputs)
     missing = [str(path) for path in inputs if not path.exists()]

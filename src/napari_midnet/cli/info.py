@@ -10,10 +10,10 @@ def info(args) -> int:
     if args.model:
         return model_info(args)
     from ..bundled import bundled_weights
-    from ..config import DEFAULT_MODEL, PRESETS
-    from ..device import pick_device
-    from ..nets import build_model, count_parameters
-    from ..weights import load_model
+    from ..models.config import DEFAULT_MODEL, PRESETS
+    from ..models.loader import load_model
+    from ..models.nets import build_model, count_parameters
+    from ..restoration.device import pick_device
 
     presets = {}
     for name, preset in PRESETS.items():
@@ -59,8 +59,8 @@ def model_info(args) -> int:
 
 
 def bench(args) -> int:
-    from ..bench import FULL, QUICK, SCALE_FULL_SHAPE, SCALE_SHAPES, run_bench, run_scale_bench
-    from ..config import DEFAULT_MODEL
+    from ..jobs.bench import FULL, QUICK, SCALE_FULL_SHAPE, SCALE_SHAPES, run_bench, run_scale_bench
+    from ..models.config import DEFAULT_MODEL
 
     defaults = FULL if args.full else QUICK
     try:

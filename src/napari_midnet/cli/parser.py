@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
-from ..backends import BACKENDS, DEFAULT_BACKEND
-from ..device import OVERLAP, TILE
+from ..restoration.backends import BACKENDS, DEFAULT_BACKEND
+from ..restoration.device import OVERLAP, TILE
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 PAIRS_LAYOUT = """A pairs folder holds blurry/NAME.ext and sharp/NAME.ext (same NAME, any of .tif .png .jpg);
@@ -30,7 +30,7 @@ EXAMPLES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..training import TrainConfig
+    from ..training.loop import TrainConfig
 
     parser = argparse.ArgumentParser(prog="napari-midnet", description="Deblur SEM images with MIDNet.")
     parser.add_argument("--version", action="version", version=f"napari-midnet {__version__}")
@@ -150,7 +150,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    from ..config import DEFAULT_MODEL
+    from ..models.config import DEFAULT_MODEL
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="preset name or weights file")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="compute device")

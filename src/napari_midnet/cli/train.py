@@ -11,11 +11,11 @@ from .common import CliError, check_device, command_line, emit_json, load_model_
 
 
 def train(args) -> int:
-    from ..files import ImageReadError
-    from ..finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
-    from ..pairs import PairError
-    from ..training import default_checkpoint_dir
-    from ..weights import save_weights
+    from ..io.files import ImageReadError
+    from ..models.weights import save_weights
+    from ..training.finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
+    from ..training.loop import default_checkpoint_dir
+    from ..training.pairs import PairError
 
     if args.out.suffix != ".safetensors":
         raise CliError("--out must name a .safetensors file")
@@ -67,8 +67,8 @@ def train(args) -> int:
 def _base_model(args):
     """A fresh network of --preset (initialised from --seed; from --init's weights where they
     fit), or the weights of --init (default: the default model)."""
-    from ..config import DEFAULT_MODEL
-    from ..weights import WeightsError, fresh_model, require_trainable, warm_start
+    from ..models.config import DEFAULT_MODEL
+    from ..models.weights import WeightsError, fresh_model, require_trainable, warm_start
 
     if not args.preset:
         loaded = load_model_or_fail(args.init or DEFAULT_MODEL)
@@ -102,10 +102,10 @@ def _progress_note():
 
 
 def evaluate(args) -> int:
-    from ..evaluation import evaluate_pairs
-    from ..files import ImageReadError
-    from ..pairs import PairError, load_pair_folder
-    from ..restore import RestoreOptions
+    from ..io.files import ImageReadError
+    from ..jobs.evaluation import evaluate_pairs
+    from ..restoration.restore import RestoreOptions
+    from ..training.pairs import PairError, load_pair_folder
 
     try:
         pairs = load_pair_folder(args.pairs, align=not args.no_align)

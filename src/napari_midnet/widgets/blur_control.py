@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..blur import BlurEstimate
-from ..state import DeblurSettings
+from ..blur.estimate import BlurEstimate
+from .state import DeblurSettings
 
 MAX_SIGMA_PX = 32.0
 BLIND_NOTE = "This model is blind: it guesses the blur itself (Estimate still reports it)."

@@ -6,8 +6,8 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget
 
+from ..jobs.readouts import Readout, compute_readout
 from ..metrics import STRUCTURE_CROP
-from ..readouts import Readout, compute_readout
 from .layer_combo import ImageLayerCombo
 from .plane import current_plane, full_resolution, is_lazy
 from .workers import WorkerTracker

@@ -23,15 +23,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..deblur import deblur_job, deblur_to_zarr_job, preview_region, result_path
-from ..device import warm_up
 from ..events import BlurIdentified
-from ..readouts import identify
-from ..registry import ModelRegistry
-from ..state import DeblurSettings, RunStatus, Task
+from ..jobs.deblur import deblur_job, deblur_to_zarr_job, preview_region, result_path
+from ..jobs.readouts import identify
+from ..models.registry import ModelRegistry
+from ..restoration.device import warm_up
 from .blur_control import BlurControl
 from .layer_combo import ImageLayerCombo
 from .plane import current_index, current_plane, full_resolution, is_lazy
+from .state import DeblurSettings, RunStatus, Task
 from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
@@ -236,12 +236,12 @@ class DeblurWidget(QWidget):
         if is_lazy(data) and data.ndim == 2:  # read by region, the result written to disk: never whole in memory
             target = result_path(layer.name)
             self.message.setText(f"Deblurring '{layer.name}' with {settings.model} into {target}…")
-            job = (deblur_to_zarr_job, data, self.registry, settings, target)
+            job = (deblur_to_zarr_job, settings, data, target)
         else:
             self.message.setText(f"Deblurring '{layer.name}' with {settings.model}…")
-            job = (deblur_job, np.asarray(data), self.registry, settings)
+            job = (deblur_job, settings, np.asarray(data), settings.show_focus_map)
         self.worker = self.workers.run(
-            *job, on_yield=self._on_progress, on_error=self._on_error,
+            with_model, self.registry, settings.model, *job, on_yield=self._on_progress, on_error=self._on_error,
             on_return=lambda outcome: self._on_done(layer, index, outcome), on_finish=self._on_finished)
 
     def preview(self) -> None:
@@ -263,7 +263,8 @@ class DeblurWidget(QWidget):
         self.progress_bar.setValue(0)
         self.message.setText(f"Previewing {crop.shape[1]} x {crop.shape[0]} px of '{layer.name}'…")
         self.worker = self.workers.run(
-            deblur_job, crop, self.registry, replace(self.settings), on_yield=self._on_progress,
+            with_model, self.registry, self.settings.model, deblur_job, replace(self.settings), crop,
+            on_yield=self._on_progress,
             on_error=self._on_error, on_finish=self._on_finished,
             on_return=lambda outcome: self._show_preview(layer, index + (rows.start, cols.start), outcome))
 
@@ -387,3 +388,7 @@ class DeblurWidget(QWidget):
             self._progress.close()
             self._progress = None
 
+
+def with_model(registry: ModelRegistry, name: str, job, *args):
+    """Load the chosen model in the worker (seconds the first time), then run the job with it."""
+    return (yield from job(registry.get(name), *args))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QApplication, QGroupBox, QScrollArea, QVBoxLayout, QWidget
 
-from ..registry import ModelRegistry
-from ..state import DeblurSettings, RunStatus
+from ..models.registry import ModelRegistry
 from .compare_widget import CompareWidget
 from .deblur_widget import DeblurWidget
 from .export_widget import ExportWidget
 from .finetune_widget import FinetuneWidget
+from .state import DeblurSettings, RunStatus
 from .workers import WorkerTracker
 
 QUIT_WAIT_MS = 30_000  # quitting napari waits this long for a training run to write its checkpoint

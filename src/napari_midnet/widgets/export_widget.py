@@ -7,8 +7,8 @@ from pathlib import Path
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ..registry import ModelRegistry
-from ..state import DeblurSettings, RunStatus, Task
+from ..models.registry import ModelRegistry
+from .state import DeblurSettings, RunStatus, Task
 from .workers import WorkerTracker
 
 
@@ -84,6 +84,6 @@ class ExportWidget(QWidget):
 
 
 def _export_job(registry: ModelRegistry, name: str, path: Path):
-    from ..zoo import export_package
+    from ..jobs.export import export_package
 
     return (yield from export_package(registry.get(name), path, overwrite=True))

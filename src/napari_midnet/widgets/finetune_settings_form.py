@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
-from ..finetune import AUTO_VALIDATION, FinetuneSettings
+from ..training.finetune import AUTO_VALIDATION, FinetuneSettings
 
 
 class FinetuneSettingsForm(QWidget):

@@ -12,13 +12,13 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QFormLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..events import PairAligned, SpotFitted
-from ..finetune import FinetuneRequest, FinetuneSettings, finetune_job
+from ..models.registry import ModelRegistry
+from ..models.weights import save_weights
 from ..progress import Eta, clock
-from ..registry import ModelRegistry
-from ..state import DeblurSettings, FinetuneRun, FinetuneState, RunStatus, Task
-from ..training import CHECKPOINT_NAME, default_checkpoint_dir
-from ..weights import save_weights
+from ..training.finetune import FinetuneRequest, FinetuneSettings, finetune_job
+from ..training.loop import CHECKPOINT_NAME, default_checkpoint_dir
 from .finetune_settings_form import FinetuneSettingsForm
+from .state import DeblurSettings, FinetuneRun, FinetuneState, RunStatus, Task
 from .training_data import TrainingDataList, row
 from .training_plot import TrainingPlot
 from .workers import WorkerTracker

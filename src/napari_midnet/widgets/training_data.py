@@ -6,10 +6,10 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QFormLayout, QHBoxLayout, QListWidget, QPushButton, QVBoxLayout, QWidget
 
-from ..pairs import TrainingSource
-from ..state import EntryKind, TrainingEntry
+from ..training.pairs import TrainingSource
 from .layer_combo import ImageLayerCombo
 from .plane import layer_array
+from .state import EntryKind, TrainingEntry
 
 
 class TrainingDataList(QWidget):

@@ -243,7 +243,7 @@ class _Regressor:
 @cache
 def regressor() -> _Regressor:
     """Read once, on first use."""
-    from .bundled import resource_path
+    from ..bundled import resource_path
 
     return _Regressor(resource_path(ESTIMATOR_FILE))
 

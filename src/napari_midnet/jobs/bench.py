@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import BACKENDS, DEFAULT_BACKEND, for_backend
-from .device import OVERLAP, auto_batch
-from .events import drain
-from .weights import load_model
+from ..events import drain
+from ..models.loader import load_model
+from ..restoration.backends import BACKENDS, DEFAULT_BACKEND, for_backend
+from ..restoration.device import OVERLAP, auto_batch
 
 REPEATS = 5  # interleaved rounds of deblur and the bare forward
 AUTO_TILE = 0  # in --tiles: the automatic tile, as deblur picks it
@@ -44,9 +44,9 @@ def measure(preset: str, tile: int, size: int, device: str, bare: bool, backend:
     so the ratio is the median of the rounds' ratios and the times the best round's."""
     import resource
 
-    from .device import pick_device
-    from .inference import for_inference
-    from .restore import RestoreOptions, resolve_options, restore
+    from ..restoration.device import pick_device
+    from ..restoration.inference import for_inference
+    from ..restoration.restore import RestoreOptions, resolve_options, restore
 
     device = pick_device(device)
     start = time.perf_counter()
@@ -98,7 +98,7 @@ def _bare_forward(model, size: int, device: str):
 
 
 def _in_child(preset: str, tile: int, size: int, device: str, bare: bool, backend: str = DEFAULT_BACKEND) -> dict:
-    code = ("import json,sys;from napari_midnet.bench import measure;"
+    code = ("import json,sys;from napari_midnet.jobs.bench import measure;"
             f"print(json.dumps(measure({preset!r},{tile},{size},{device!r},{bare},{backend!r})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -108,7 +108,7 @@ def _in_child(preset: str, tile: int, size: int, device: str, bare: bool, backen
 
 def run_bench(presets: list[str], tiles: list[int], size: int, big: int, device: str,
               backends: bool = False) -> None:
-    from .config import DEFAULT_MODEL
+    from ..models.config import DEFAULT_MODEL
 
     print(f"deblur of a {size}x{size} uint16 image, overlap {OVERLAP}; 'forward' = the bare network on "
           f"non-overlapping {BARE_TILE}-px tiles covering the image (what any tiling must at least cost); "
@@ -148,7 +148,7 @@ def run_scale_bench(shapes: list[tuple[int, int]], model: str, cluster_side: int
     LocalCluster of 1 and 2 workers."""
     import tifffile
 
-    from .files import read_image
+    from ..io.files import read_image
 
     print(f"napari-midnet deblur --model {model} on uint8 TIFFs (streamed above {_stream_limit()} px); "
           "peak RSS of the whole process")
@@ -217,9 +217,9 @@ def _cli() -> list[str]:
 def _deblur_command(how: str, source, target, model: str) -> list[str]:
     if how == "cli":
         return [*_cli(), "deblur", str(source), "-o", str(target), "--model", model]
-    code = ("import sys;from pathlib import Path;from napari_midnet.deblur import deblur_file;"
-            "from napari_midnet.events import drain;from napari_midnet.restore import RestoreOptions;"
-            "from napari_midnet.weights import load_model;"
+    code = ("import sys;from pathlib import Path;from napari_midnet.jobs.deblur import deblur_file;"
+            "from napari_midnet.events import drain;from napari_midnet.restoration.restore import RestoreOptions;"
+            "from napari_midnet.models.loader import load_model;"
             f"t=Path({str(target)!r});t.mkdir();drain(deblur_file(Path({str(source)!r}),t/{source.stem + '.tif'!r},"
             f"load_model({model!r}),RestoreOptions(),False,stream=False))")
     return [sys.executable, "-c", code]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .blur import (
+from ..blur.estimate import (
     MIN_FIT_SIDE,
     BlurEstimate,
     FocusMap,
@@ -23,13 +23,13 @@ from .blur import (
     focus_map,
     uniform_map,
 )
+from ..events import BlurIdentified, TileDone
+from ..imaging import Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
+from ..io.databar import detect_databar
+from ..metrics import STRUCTURE_CROP, shows_structure
 from .condition import condition_planes
-from .databar import detect_databar
 from .device import OVERLAP, auto_batch, auto_tile, pick_device
-from .events import BlurIdentified, TileDone
-from .imaging import Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
 from .inference import for_inference, forward_tiles
-from .metrics import STRUCTURE_CROP, shows_structure
 from .tiling import BandCache, PendingRows, Scratch, TileGrid, band_capacity
 
 CHUNK_ROWS = 512

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from .blur import BlurEstimate
+from ..blur.estimate import BlurEstimate
 from .tiling import TileGrid
 
 # The network's condition: four planes that encode the spot and the noise smoothly (no angle

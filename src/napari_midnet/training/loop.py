@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .blur import BlurEstimate, noise_std
-from .condition import CONDITION_PLANES, condition_planes, uniform_covariances
-from .config import pool_window
-from .degrade import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
-from .events import CheckpointSaved, SpotFitted, TrainStep, Validated
-from .files import user_data_folder
+from ..blur.estimate import BlurEstimate, noise_std
+from ..blur.simulate import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
+from ..events import CheckpointSaved, SpotFitted, TrainStep, Validated
+from ..io.files import user_data_folder
+from ..models.config import pool_window
+from ..restoration.condition import CONDITION_PLANES, condition_planes, uniform_covariances
 from .pairs import TrainingImage
 
 MAX_SYNTH_MARGIN = 64  # sharp-only crops are degraded with up to this much context, then trimmed
@@ -213,7 +213,7 @@ def validate(model, pairs: list[ValidationPair], device: str, step: int) -> Vali
     kernel-aware network gets the true spot)."""
     import torch
 
-    from .metrics import psnr, ssim
+    from ..metrics import psnr, ssim
 
     model.eval()
     conditioned = model.config.condition_planes > 0
@@ -229,7 +229,7 @@ def validate(model, pairs: list[ValidationPair], device: str, step: int) -> Vali
 
 
 def baseline(pairs: list[ValidationPair]) -> Validated:
-    from .metrics import psnr, ssim
+    from ..metrics import psnr, ssim
 
     scores = [(psnr(b, s, value_range=1.0), ssim(b, s, value_range=1.0)) for b, s, _ in pairs]
     mean = np.mean(scores, axis=0)
@@ -335,7 +335,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, co
                      result: TrainResult) -> None:
     import torch
 
-    from .files import atomic_path
+    from ..io.files import atomic_path
 
     state = {
         "model": model.state_dict(),

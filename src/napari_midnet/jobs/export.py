@@ -6,7 +6,6 @@ import copy
 import inspect
 import json
 import tempfile
-import warnings
 from collections.abc import Generator
 from functools import partial
 from pathlib import Path
@@ -15,15 +14,22 @@ import numpy as np
 
 from .. import __version__
 from ..events import ExportStep
-from ..files import atomic_path
 from ..imaging import central_crop
-from ..inference import NON_FINITE_OUTPUT
-from ..restore import RestoreOptions
-from ..weights import LoadedModel, tensors_sha256
-from .common import WEIGHT_FORMATS, first_error, package_name, quiet, require_extra
+from ..io.files import atomic_path
+from ..models.weights import LoadedModel, tensors_sha256
+from ..models.zoo.common import WEIGHT_FORMATS, first_error, package_name, quiet, require_extra
+from ..restoration.graphs import (
+    HALO,
+    ONNX_OPSET,
+    ExportError,
+    check_exportable,
+    min_input_side,
+    write_onnx,
+    write_torchscript,
+)
+from ..restoration.inference import NON_FINITE_OUTPUT
+from ..restoration.restore import RestoreOptions
 
-ONNX_OPSET = 18
-HALO = RestoreOptions().overlap  # the tiler's overlap: what a block needs on each side
 GREY_LEVELS = 255.0  # 8-bit in and out, the network sees [0, 1] (as in training)
 TEST_SIDE = 256  # the test tensor: a central crop of the bundled blurry sample
 TAGS = ["electron-microscopy", "sem", "deblurring", "restoration", "2d", "pytorch", "napari"]
@@ -37,36 +43,6 @@ CITATIONS = [
 ]
 ARCHITECTURE_FILE = "midnet_architecture.py"
 ARCHITECTURE_CALLABLE = "build_midnet"
-
-
-class ExportError(ValueError):
-    """A model that cannot be exported, or a package that failed its own test; one sentence."""
-
-
-def check_exportable(loaded: LoadedModel) -> None:
-    """One sentence for models a bioimage.io consumer could not run as we do."""
-    config = loaded.model.config
-    if config.architecture != "midnet":
-        raise ExportError(f"{loaded.name} is a {config.architecture} network; bioimage.io export is for the "
-                          "MIDNet family (midnet, midnet-s, nafnet and models fine-tuned from them)")
-    if config.condition_planes:
-        raise ExportError(f"{loaded.name} is kernel-aware: it takes the blur estimated by napari-midnet as "
-                          f"{config.condition_planes} extra input planes, which other bioimage.io tools cannot "
-                          "compute; export a blind model (e.g. midnet-s) instead")
-
-
-def min_input_side(model) -> int:
-    """The smallest side (a multiple of the stride) at which every local pooling window fits
-    inside its feature map, so one exported graph (TorchScript or ONNX) covers all valid sizes,
-    and which leaves at least one output pixel inside the halo."""
-    from ..nets.blocks import ChannelPool
-
-    side = model.stride * -(-(2 * HALO + 1) // model.stride)
-    for module in model.modules():
-        if isinstance(module, ChannelPool) and module.window is not None:
-            while side // module.downscale <= module.window:
-                side += model.stride
-    return side
 
 
 def export_package(loaded: LoadedModel, out: str | Path, overwrite: bool = False
@@ -119,8 +95,8 @@ def export_package(loaded: LoadedModel, out: str | Path, overwrite: bool = False
 def architecture_source() -> str:
     """One self-contained Python file with the network, made from this package's own source
     (bioimage.io runs the file alone, so it cannot import napari_midnet)."""
-    from .. import config
-    from ..nets import blocks, midnet
+    from ..models import config
+    from ..models.nets import blocks, midnet
 
     parts = [config.ModelConfig, blocks.Restorer, blocks.LayerNorm2d, blocks.SimpleGate, blocks.ChannelPool,
              blocks.box_mean, blocks._sums_where_box_fits, blocks.pad_to_multiple, midnet.NAFBlock,
@@ -136,31 +112,6 @@ def architecture_source() -> str:
     return "\n\n".join([header] + [inspect.getsource(part) for part in parts] + [factory])
 
 
-def write_torchscript(model, path: Path) -> None:
-    """Scripted, not traced: the network branches on the input size (padding, pooling)."""
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated; bioimage.io still reads it
-        torch.jit.script(model).save(str(path))
-
-
-def write_onnx(model, path: Path, min_side: int) -> None:
-    """Dynamic batch, height and width. Exported from a trace at one valid size: on the sizes the
-    package declares (multiples of the stride from `min_side` on) the network takes the same
-    branches everywhere (no padding, every pooling window inside its map), and the sizes flow
-    through the graph; 20x faster here than the torch.export route, with the same outputs."""
-    import torch
-
-    stride = model.stride
-    example = torch.rand(1, 1, min_side + stride, min_side + 2 * stride)
-    axes = {0: "batch", 2: "rows", 3: "cols"}
-    with quiet(), torch.inference_mode():
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
-                          input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": axes, "output": axes})
-
-
 def _write_state_dict(model, path: Path) -> str:
     """A plain torch.save state dict (what bioimage.io's loader reads); returns its tensors' sha256."""
     import torch
@@ -172,7 +123,7 @@ def _write_state_dict(model, path: Path) -> str:
 
 def _test_input(side: int) -> np.ndarray:
     from ..bundled import sample_paths
-    from ..files import read_image
+    from ..io.files import read_image
 
     return central_crop(read_image(sample_paths()["SEM blurry"]), side).astype(np.float32)[None, None]
 
@@ -196,8 +147,8 @@ def _write_cover(loaded: LoadedModel, path: Path) -> None:
 
     from ..bundled import sample_paths
     from ..events import drain
-    from ..files import read_image
-    from ..restore import restore
+    from ..io.files import read_image
+    from ..restoration.restore import restore
 
     before = np.ascontiguousarray(central_crop(read_image(sample_paths()["SEM blurry"]), 384))
     after = drain(restore(before, loaded.model, RestoreOptions(device="cpu", keep_databar=False)))
@@ -216,7 +167,7 @@ def _axes(side: int, stride: int, output: bool) -> list[dict]:
 def _description(loaded: LoadedModel, model, side: int, exported_sha: str) -> dict:
     import torch
 
-    from ..nets import count_parameters
+    from ..models.nets import count_parameters
 
     version = torch.__version__.split("+")[0]
     kwargs = model.config.as_dict() | {"pool_window": _pool_window(model)}
@@ -286,7 +237,7 @@ def _test_or_refuse(rdf: Path, weight_format: str) -> None:
 
 
 def _pool_window(model) -> int | None:
-    from ..nets.blocks import ChannelPool
+    from ..models.nets.blocks import ChannelPool
 
     pools = [module for module in model.modules() if isinstance(module, ChannelPool)]
     return None if not pools or pools[0].window is None else pools[0].window * pools[0].downscale

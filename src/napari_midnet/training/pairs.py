@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .blur import BlurEstimate
-from .databar import detect_databar
-from .files import IMAGE_SUFFIXES, read_image
-from .imaging import is_gray_rgb, mask_bounds, normalised, value_range
+from ..blur.estimate import BlurEstimate
+from ..imaging import is_gray_rgb, mask_bounds, normalised, value_range
+from ..io.databar import detect_databar
+from ..io.files import IMAGE_SUFFIXES, read_image
 from .registration import Registration, RegistrationError, register_pair, valid_mask, warp_to
 
 

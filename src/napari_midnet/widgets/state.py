@@ -13,9 +13,9 @@ from pathlib import Path
 
 from psygnal import evented
 
-from .config import DEFAULT_MODEL
-from .events import CheckpointSaved, PairAligned, TrainStep, Validated
-from .restore import RestoreOptions
+from ..events import CheckpointSaved, PairAligned, TrainStep, Validated
+from ..models.config import DEFAULT_MODEL
+from ..restoration.restore import RestoreOptions
 
 
 @evented

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .events import TileDone
-from .metrics import interior, score
-from .pairs import TrainingImage
-from .restore import RestoreOptions, restore
+from ..events import TileDone
+from ..metrics import interior, score
+from ..restoration.restore import RestoreOptions, restore
+from ..training.pairs import TrainingImage
 
 
 def evaluate_pairs(model, pairs: list[TrainingImage], options: RestoreOptions | None = None,
@@ -40,7 +40,7 @@ def wiener_filter(image: np.ndarray, sigma: float, balance: float, spot=None) ->
     (a blur.BlurEstimate), on intensities in [0, 1]."""
     from skimage.restoration import wiener
 
-    from .degrade import Degradation, blur_kernel
+    from ..blur.simulate import Degradation, blur_kernel
 
     if spot is None:
         psf = blur_kernel(Degradation(sigma=sigma))
@@ -82,7 +82,7 @@ def harm(model, image: TrainingImage, options: RestoreOptions | None = None,
 def synthetic_pair(image: TrainingImage, degradation, seed: int, name: str) -> TrainingImage:
     """`image` (sharp-only) blurred by the simulator with fixed settings: a pair to score, with
     its true spot."""
-    from .degrade import apply_degradation, true_blur
+    from ..blur.simulate import apply_degradation, true_blur
 
     blurry = apply_degradation(image.sharp, degradation, np.random.default_rng(seed))
     return TrainingImage(name, image.sharp, blurry, image.mask.copy(), blur=true_blur(degradation))
@@ -91,7 +91,7 @@ def synthetic_pair(image: TrainingImage, degradation, seed: int, name: str) -> T
 def half_blurred_pair(image: TrainingImage, degradation, seed: int) -> TrainingImage:
     """The left half sharp, the right half blurred by `degradation` (a frame partly out of
     focus); its mask covers the sharp half only, so scoring it asks: was the sharp part left alone?"""
-    from .degrade import apply_degradation
+    from ..blur.simulate import apply_degradation
 
     blurred = apply_degradation(image.sharp, degradation, np.random.default_rng(seed))
     middle = image.sharp.shape[1] // 2

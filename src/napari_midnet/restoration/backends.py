@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import LoadedModel, WeightsError
+from ..models.weights import LoadedModel, WeightsError
 
 BACKENDS = ("torch", "torchscript", "onnx")
 DEFAULT_BACKEND = "torch"
@@ -23,7 +23,8 @@ def for_backend(loaded: LoadedModel, backend: str) -> LoadedModel:
         return loaded
     if backend not in BACKENDS:
         raise WeightsError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    from .zoo import ExportError, check_exportable, min_input_side, packaged_file, write_onnx, write_torchscript
+    from ..models.zoo.load import packaged_file
+    from .graphs import ExportError, check_exportable, min_input_side, write_onnx, write_torchscript
 
     try:
         check_exportable(loaded)
@@ -73,7 +74,7 @@ class OnnxRunner:
         _require_onnxruntime()
         import onnxruntime as ort
 
-        from .zoo import min_input_side
+        from .graphs import min_input_side
 
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.config, self.stride, self.min_side = model.config, model.stride, min_input_side(model)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .bundled import bundled_weights
+from ..bundled import bundled_weights
+from ..io.files import atomic_path
 from .config import PRESETS, ModelConfig, pool_window
-from .files import atomic_path
 
 FORMAT = "napari-midnet/1"
 PACKAGE_DESCRIPTIONS = ("rdf.yaml", "bioimageio.yaml")  # what names a bioimage.io package's description
@@ -94,24 +94,6 @@ def save_weights(model, path: str | os.PathLike, card: dict | None = None,
     return sha
 
 
-def load_model(spec: str | os.PathLike, allow_untrained: bool = True) -> LoadedModel:
-    """Build a model from a preset name (its shipped weights, else untrained) or a weights file."""
-    if isinstance(spec, str) and spec in PRESETS:
-        shipped = bundled_weights(spec)
-        if shipped is not None:
-            loaded = _load_file(shipped)
-            loaded.name = spec
-            return loaded
-        if not allow_untrained:
-            raise WeightsError(f"no trained weights ship for preset {spec!r}")
-        return fresh_model(spec)
-    if is_bioimageio_package(spec):
-        from .zoo import load_package  # zoo builds on this module
-
-        return load_package(spec)
-    return _load_file(Path(spec))
-
-
 def fresh_model(preset: str, seed: int = 0, name: str | None = None) -> LoadedModel:
     """A newly initialised network of a preset (untrained); the same weights for the same seed."""
     import torch
@@ -151,7 +133,8 @@ def warm_start(fresh: LoadedModel, init: LoadedModel) -> LoadedModel:
     return LoadedModel(fresh.model, f"{fresh.name} from {init.name}", card, tensors_sha256(fresh.model.state_dict()))
 
 
-def _load_file(path: Path) -> LoadedModel:
+def load_weights_file(path: Path) -> LoadedModel:
+    """A `.safetensors` (with its card) or legacy `.pt/.pth` weights file as a loaded model."""
     if not path.exists():
         presets = ", ".join(PRESETS)
         raise WeightsError(f"weights file not found: {path} (or use a preset name: {presets})")

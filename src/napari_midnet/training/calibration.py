@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import binary_erosion
 
-from .blur import BlurEstimate, noise_std
-from .degrade import Degradation, blur, true_blur
-from .imaging import mask_bounds
+from ..blur.estimate import BlurEstimate, noise_std
+from ..blur.simulate import Degradation, blur, true_blur
+from ..imaging import mask_bounds
 from .pairs import TrainingImage
 
 FIT_SIZE = 512  # side of the central region fitted

@@ -129,7 +129,7 @@ def _matched_blur(blurry: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     """Blur the sharp frame to the sigma whose sharpness best matches the blurry frame."""
     from scipy.ndimage import gaussian_filter
 
-    from .metrics import sharpness
+    from ..metrics import sharpness
 
     target = sharpness(blurry)
     best, best_gap = sharp, abs(sharpness(sharp) - target)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .bundled import sample_paths
+from ..bundled import sample_paths
 from .reader import read_sem_tiff
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 from scipy.signal import fftconvolve, lfilter
 
-from .blur import BlurEstimate
+from .estimate import BlurEstimate
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blur import IN_FOCUS_LIMIT, MIN_FIT_SIDE, BlurEstimate, focus_map
-from .databar import detect_databar
-from .imaging import normalised, value_range
-from .metrics import interior, score, sharpness, shows_structure
-from .registration import RegistrationError, register_pair, valid_mask, warp_to
+from ..blur.estimate import IN_FOCUS_LIMIT, MIN_FIT_SIDE, BlurEstimate, focus_map
+from ..imaging import normalised, value_range
+from ..io.databar import detect_databar
+from ..metrics import interior, score, sharpness, shows_structure
+from ..training.registration import RegistrationError, register_pair, valid_mask, warp_to
 
 # Deblurring that changes the sharpness score by less than this ratio changed little (measured
 # with the blind midnet-s: sharp JEOL frames 1.01-1.03; blurry JEOL frames 1.83-2.07, real

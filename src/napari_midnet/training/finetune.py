@@ -17,8 +17,10 @@ from pathlib import Path
 
 from psygnal import evented
 
-from .device import pick_device
-from .events import PairAligned
+from ..events import PairAligned
+from ..models.weights import LoadedModel, require_trainable, tensors_sha256
+from ..restoration.device import pick_device
+from .loop import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, train
 from .pairs import (
     PairError,
     TrainingImage,
@@ -28,8 +30,6 @@ from .pairs import (
     pair_folder_sources,
     sharp_folder_sources,
 )
-from .training import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, train
-from .weights import LoadedModel, require_trainable, tensors_sha256
 
 AUTO_VALIDATION = "automatic"
 HELD_OUT_FRACTION = 0.25

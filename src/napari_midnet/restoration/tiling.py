@@ -9,7 +9,7 @@ import tempfile
 
 import numpy as np
 
-from .imaging import Region
+from ..imaging import Region
 
 
 class BandCache:

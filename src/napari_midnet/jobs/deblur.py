@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .events import BlurIdentified, TileDone, tap
-from .files import (
+from .. import __version__
+from ..events import BlurIdentified, TileDone, tap
+from ..imaging import central_square
+from ..io.files import (
     TiffPlane,
     is_zarr_folder,
     read_image,
@@ -22,14 +23,11 @@ from .files import (
     write_tiff,
     write_tiff_by_rows,
 )
-from .imaging import central_square
-from .metrics import STRUCTURE_CROP
+from ..io.stores import ZarrPlane, results_folder, write_zarr_by_rows
+from ..metrics import STRUCTURE_CROP
+from ..models.weights import LoadedModel
+from ..restoration.restore import MIN_SIDE, RestoreOptions, plane_shape, resolve_options, restore, restore_planes
 from .readouts import compute_readout, middle_gray_plane
-from .registry import ModelRegistry
-from .restore import MIN_SIDE, RestoreOptions, plane_shape, resolve_options, restore, restore_planes
-from .state import DeblurSettings
-from .stores import ZarrPlane, results_folder, write_zarr_by_rows
-from .weights import LoadedModel
 
 
 @dataclass
@@ -61,19 +59,20 @@ class BlurLog:
     def record(self) -> dict | None:
         if not self.events:
             return None
-        return {"source": "given" if self.events[0].given else "estimated (napari_midnet.blur, focus map)",
+        return {"source": "given" if self.events[0].given else "estimated (napari_midnet.blur.estimate, focus map)",
                 "slices": [event.estimate.as_dict() for event in self.events]}
 
 
-def deblur_job(image: np.ndarray, registry: ModelRegistry, settings: DeblurSettings
+def deblur_job(loaded: LoadedModel, options: RestoreOptions, image: np.ndarray, show_focus_map: bool = False
                ) -> Generator[TileDone | BlurIdentified, None, DeblurOutcome]:
+    """The dock's job for an in-memory layer (a plane or a stack); the outcome carries the focus
+    map a kernel-aware model was given when `show_focus_map`."""
     start = time.monotonic()
-    loaded = registry.get(settings.model)
-    options = resolve_options(settings, plane_shape(np.shape(image)))
+    options = resolve_options(options, plane_shape(np.shape(image)))
     blur_log = BlurLog()
     data = yield from tap(restore(image, loaded.model, options), blur_log.note)
     record = provenance(loaded, options, blur_log) | {"seconds": round(time.monotonic() - start, 3)}
-    maps = blur_log.events and settings.show_focus_map
+    maps = blur_log.events and show_focus_map
     return DeblurOutcome(data, record, blur_log, blur_log.events[0].focus_map.sigma_map() if maps else None)
 
 
@@ -155,14 +154,13 @@ def file_deblurred(source: Path, target: Path, before: np.ndarray, after: np.nda
                          time.monotonic() - start)
 
 
-def deblur_to_zarr_job(plane, registry: ModelRegistry, settings: DeblurSettings, target: Path
+def deblur_to_zarr_job(loaded: LoadedModel, options: RestoreOptions, plane, target: Path
                        ) -> Generator[TileDone | BlurIdentified, None, DeblurOutcome]:
     """The dock's job for a lazy (dask, zarr, multiscale) 2-D layer: streamed, its result written
     to an OME-Zarr at `target` with its pyramid; the outcome's data are the opened levels."""
     start = time.monotonic()
-    loaded = registry.get(settings.model)
     blur_log = BlurLog()
-    restored, options = yield from _restore_streamed(plane, loaded, settings, str(target.parent), blur_log)
+    restored, options = yield from _restore_streamed(plane, loaded, options, str(target.parent), blur_log)
     record = provenance(loaded, options, blur_log) | {"streamed": True, "written_to": str(target)}
     try:
         levels = write_zarr_by_rows(target, plane.shape, restored.dtype, restored.rows, {"midnet": record})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .bundled import bundled_weights
+from ..bundled import bundled_weights
 from .config import PRESETS
-from .weights import LoadedModel, load_model
+from .loader import load_model
+from .weights import LoadedModel
 
 
 class ModelRegistry:

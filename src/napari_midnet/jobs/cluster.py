@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..events import BlurIdentified, TileDone, drain, tap
+from ..restoration.device import pick_device
+from ..restoration.restore import RestoredPlane, RestoreOptions, band_bounds, finished_plane, plan_plane, restore_band
+from ..restoration.tiling import Scratch
 from .deblur import BlurLog, deblur_file, file_deblurred, open_plane, provenance, write_restored
-from .device import pick_device
-from .events import BlurIdentified, TileDone, drain, tap
-from .restore import RestoredPlane, RestoreOptions, band_bounds, finished_plane, plan_plane, restore_band
-from .tiling import Scratch
 
 PLUGIN_NAME = "napari-midnet-model"
 TASK_RETRIES = 2  # a task whose worker died runs again elsewhere, this many times
@@ -93,8 +93,8 @@ def _model_plugin(model: str, backend: str):
         def setup(self, worker):
             import torch
 
-            from .backends import for_backend
-            from .weights import load_model
+            from ..models.loader import load_model
+            from ..restoration.backends import for_backend
 
             torch.set_num_threads(1)
             worker.midnet_model = for_backend(load_model(model), backend)

@@ -1,0 +1,1 @@
+"""Whole jobs the faces call: deblur (files, layers, streams), the cluster, evaluation, readouts, bench, export."""
