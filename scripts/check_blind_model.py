@@ -149,7 +149,7 @@ def main() -> None:
     reports = {}
     for name in args.models:
         model = load_model(name).model
-        kernel_aware = model.config.condition_planes > 0
+        kernel_aware = model.config.kernel_aware
         reports[name] = {
             "parameters": count_parameters(model),
             "macs_per_megapixel": macs_per_megapixel(model),

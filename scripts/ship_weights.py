@@ -4,7 +4,7 @@ models) how the blur is estimated and how well.
 
 Usage: python scripts/ship_weights.py RUNS_DIR CALIBRATION_JSON [PRESET]
        python scripts/ship_weights.py --update-checks PRESET CHECKS_JSON   (re-measured checks, same tensors)
-(RUNS_DIR holds PRESET.safetensors and PRESET-checks.json from scripts/train_shipped_weights.sh,
+(RUNS_DIR holds PRESET.safetensors and PRESET-checks.json from scripts/train_recipe.py,
 and for a kernel-aware PRESET blur-estimator.json from scripts/train_blur_estimator.py;
 CALIBRATION_JSON is `python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json`.)
 """
@@ -35,12 +35,12 @@ DATA_SOURCES = [
 
 
 RECIPES = {
-    "midnet-s": "scripts/train_shipped_weights.sh (from scratch, one stage: 6000 steps in 128-px crops)",
-    "midnet-s-psf": "PRESET=midnet-s-psf scripts/train_shipped_weights.sh (from scratch: 4000 steps in 128-px "
+    "midnet-s": "scripts/train_recipe.py (from scratch, one stage: 6000 steps in 128-px crops)",
+    "midnet-s-psf": "PRESET=midnet-s-psf scripts/train_recipe.py (from scratch: 4000 steps in 128-px "
                     "crops, lr 1e-3; the condition is the simulator's true spot, or a real pair's fitted one, "
                     "perturbed as blur identification errs, and the crop deconvolved with that spot)",
 }
-SEED_RECIPE = ("PRESET={preset} scripts/train_shipped_weights.sh (from scratch: {steps} steps in 128-px crops, "
+SEED_RECIPE = ("PRESET={preset} scripts/train_recipe.py (from scratch: {steps} steps in 128-px crops, "
                "lr 1e-3, batch 8, as many as 6 minutes of 2 CPU cores allow, the budget every seed architecture "
                "gets; data, simulator and blur condition as for midnet-s-psf)")
 DO_NO_HARM_PSNR = 32.0  # a model scoring below this on a sharp input ships untrained
@@ -73,7 +73,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
         "fits": json.loads(calibration.read_text()),
     }
     card["checks"] = checks_entry(preset, json.loads((runs / f"{preset}-checks.json").read_text()))
-    if final.model.config.condition_planes:
+    if final.model.config.kernel_aware:
         card["blur_estimation"] = {
             "how": "napari_midnet.blur.estimate: spectral features of 256-px windows (Welch average for the frame, "
                    "one window per focus-map cell) regressed by an MLP (resources/blur-estimator.npz)",

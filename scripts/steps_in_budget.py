@@ -1,6 +1,6 @@
 """How many training steps of PRESET fit a CPU budget: times full training steps (crop 128,
 batch 8, the condition planes, the multi-scale loss) of a fresh network on this machine and
-divides. The seed architectures get the same budget each (scripts/train_shipped_weights.sh).
+divides. The seed architectures get the same budget each (scripts/train_recipe.py).
 Steps are timed in process CPU seconds, so another process sharing the cores does not shrink
 the budget; the budget is MINUTES of all this machine's cores.
 

@@ -1,13 +1,10 @@
-import os
+from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: a busy second process stalls steps
+import numpy as np
+import pytest
 
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from napari_midnet.events import drain as events_drain  # noqa: E402
+# first: importing the package sets OMP_WAIT_POLICY before anything loads torch
+from napari_midnet.events import drain as events_drain
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAIRS = SHARED / "midnet-pairs"

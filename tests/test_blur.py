@@ -93,7 +93,8 @@ def test_blur_strings_parse_to_spots_and_bad_ones_get_one_sentence():
 
 
 def test_the_condition_encodes_the_spot_and_carries_the_deconvolved_image():
-    from napari_midnet.restoration.condition import CONDITION_PLANES, uniform_covariances, wiener_deconvolve
+    from napari_midnet.models.config import CONDITION_PLANES
+    from napari_midnet.restoration.condition import uniform_covariances, wiener_deconvolve
 
     image = np.random.default_rng(0).random((40, 50))
     sharp = condition_planes(image, uniform_covariances(BlurEstimate(0.0, 0.0, 0.0, 0.01), (40, 50)), 0.01)

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_midnet.cli import main
-from napari_midnet.restoration.device import OVERLAP
+from napari_midnet.restoration.tiling import OVERLAP
 
 from .conftest import sem_like
 

@@ -7,11 +7,10 @@ import torch
 from napari_midnet.blur.estimate import BlurEstimate
 from napari_midnet.blur.simulate import Degradation, apply_degradation, apply_tone
 from napari_midnet.events import BlurIdentified, TileDone
-from napari_midnet.models.config import KERNEL_AWARE, ModelConfig
+from napari_midnet.models.config import CONDITION_PLANES, ModelConfig
 from napari_midnet.models.loader import load_model
 from napari_midnet.models.nets import MIDNet, config_from_state
 from napari_midnet.models.weights import LoadedModel, save_weights, warm_start
-from napari_midnet.restoration.condition import CONDITION_PLANES
 from napari_midnet.restoration.restore import RestoreOptions, restore
 from napari_midnet.training.loop import TrainConfig, sample_batch, train
 from napari_midnet.training.pairs import make_sharp_only
@@ -30,7 +29,7 @@ def aware(seed=0):
 def test_the_kernel_aware_preset_takes_every_condition_plane():
     from napari_midnet.models.config import PRESETS
 
-    assert PRESETS["midnet-s-psf"].config.condition_planes == CONDITION_PLANES == KERNEL_AWARE
+    assert PRESETS["midnet-s-psf"].config.condition_planes == CONDITION_PLANES
 
 
 def test_the_condition_changes_the_output_and_only_the_image_is_the_residual():

@@ -5,7 +5,7 @@ import pytest
 
 from napari_midnet.jobs.readouts import compute_readout
 from napari_midnet.models.config import DEFAULT_MODEL
-from napari_midnet.restoration.device import TILE
+from napari_midnet.restoration.tiling import TILE
 from napari_midnet.widgets.compare_widget import grid_of
 
 from .conftest import sem_like

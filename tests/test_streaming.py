@@ -60,7 +60,7 @@ def test_a_lazy_plane_reads_bands_only_and_gives_the_in_memory_pixels(monkeypatc
     model = load_model("midnet-s-psf").model
     options = RestoreOptions(tile=96, overlap=16, device="cpu")
     _, expected = drain(restore.restore(image, model, options))
-    monkeypatch.setattr(tiling, "SCRATCH_IN_MEMORY", 0)
+    monkeypatch.setattr(tiling, "LARGE_PLANE", 0)
     watched = Watched(image)
     events, streamed = drain(restore.restore(watched, model, options))
     assert np.array_equal(streamed, expected)

@@ -18,8 +18,8 @@ from napari_midnet.events import drain
 from napari_midnet.io.files import read_image
 from napari_midnet.models.loader import load_model
 from napari_midnet.models.weights import WeightsError
-from napari_midnet.restoration.device import OVERLAP
 from napari_midnet.restoration.restore import RestoreOptions, restore
+from napari_midnet.restoration.tiling import OVERLAP
 
 from .conftest import blurred_pair, tiny_base
 

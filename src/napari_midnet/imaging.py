@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-BAND_ROWS = 512  # rows of a lazy array read at a time by whole-image statistics
+BAND_ROWS = 512  # rows of a plane read (or held) at a time by whole-plane work
+LARGE_PLANE = 2**24  # pixels (4096^2): a plane above this streams, its restored rows wait in a file
 
 
 def value_range(image) -> tuple[float, float]:

@@ -22,6 +22,8 @@ import numpy as np
 import scipy.fft
 from scipy.ndimage import convolve
 
+from ..imaging import BAND_ROWS
+
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
 ASTIGMATIC_RATIO = 1.25  # major/minor axis ratio above which the blur is called astigmatic
 MIN_FIT_SIDE = 64
@@ -112,7 +114,6 @@ def noise_std(image: np.ndarray) -> float:
     return banded_noise_std(lambda top, bottom: image[top:bottom], np.shape(image))
 
 
-NOISE_BAND = 512  # rows of Laplacian response held at a time
 
 
 def banded_noise_std(read, shape: tuple[int, int]) -> float:
@@ -124,8 +125,8 @@ def banded_noise_std(read, shape: tuple[int, int]) -> float:
         return 0.0
 
     def responses():
-        for top in range(1, height - 1, NOISE_BAND):
-            bottom = min(top + NOISE_BAND, height - 1)
+        for top in range(1, height - 1, BAND_ROWS):
+            bottom = min(top + BAND_ROWS, height - 1)
             band = np.asarray(read(top - 1, bottom + 1), dtype=np.float64)
             yield np.abs(convolve(band, _LAPLACIAN, mode="reflect")[1:-1, 1:-1]).ravel()
 

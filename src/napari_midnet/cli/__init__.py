@@ -5,7 +5,6 @@ One module per group of commands; they share `common` and never import each othe
 
 from __future__ import annotations
 
-import os
 import sys
 
 from .common import EXIT_FAILURE, CliError
@@ -13,7 +12,6 @@ from .parser import build_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # the command as typed, for model cards

@@ -32,19 +32,16 @@ def deblur(args) -> int:
         raise CliError("no image files in the given inputs (give files or folders, or --sample)")
     if args.overwrite and args.skip_existing:
         raise CliError("--overwrite and --skip-existing contradict each other; choose one")
-    if not 0.0 <= args.strength <= 1.0:
-        raise CliError(f"--strength must be between 0 and 1, got {args.strength}")
     try:
         given_blur = parse_blur(args.blur)
     except ValueError as error:
         raise CliError(f"--{error}") from None
     if any(sep in args.suffix for sep in ("/", "\\")) or args.suffix in (".", ".."):
         raise CliError(f"--suffix {args.suffix!r} is a part of a file name and cannot hold a path separator")
-    if args.tile is not None and args.tile < 16:
-        raise CliError(f"--tile must be at least 16 pixels (leave it out for automatic), got {args.tile}")
-    if args.overlap < 0 or (args.tile is not None and args.overlap >= args.tile // 2):
-        limit = f"below {args.tile // 2} for --tile {args.tile}" if args.tile else "0 or more"
-        raise CliError(f"--overlap must be {limit}, got {args.overlap}")
+    try:
+        RestoreOptions(tile=args.tile, overlap=args.overlap, strength=args.strength).check()
+    except ValueError as error:
+        raise CliError(f"--{error}") from None
     check_device(args.device)
     if args.scheduler:
         from ..jobs.cluster import ClusterError, local_workers
@@ -74,7 +71,7 @@ def deblur(args) -> int:
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
                              float32=args.float32, keep_databar=not args.include_databar,
                              ensemble=args.ensemble, strength=args.strength, blur=given_blur)
-    if given_blur is not None and not loaded.model.config.condition_planes:
+    if given_blur is not None and not loaded.model.config.kernel_aware:
         print(f"napari-midnet: note: {loaded.name} is a blind model; --blur is used by kernel-aware models "
               "only (e.g. midnet-s-psf)", file=sys.stderr)
     todo = []
@@ -88,7 +85,7 @@ def deblur(args) -> int:
         failed = _deblur_on_cluster(todo, args, options, loaded)
     for source, target in todo if not args.scheduler else ():
         try:
-            _report(run_with_bar(deblur_file(source, target, loaded, options, args.overwrite), source.name))
+            _report(run_with_bar(deblur_file(loaded, options, source, target, args.overwrite), source.name))
         except (ValueError, OSError) as error:  # ImageReadError is a ValueError
             failed.append(source.name)
             print(f"napari-midnet: error: {source.name}: {error}", file=sys.stderr)
@@ -124,7 +121,7 @@ def _deblur_on_cluster(todo: list, args, options, loaded) -> list[str]:
                     bar.close()
             for source, target in huge:
                 try:
-                    _report(run_with_bar(deblur_in_bands(client, source, target, loaded, options, args.overwrite),
+                    _report(run_with_bar(deblur_in_bands(client, loaded, options, source, target, args.overwrite),
                                          f"{source.name} in bands"))
                 except (ValueError, OSError) as error:
                     failed.append(source.name)

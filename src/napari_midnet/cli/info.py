@@ -19,7 +19,7 @@ def info(args) -> int:
     for name, preset in PRESETS.items():
         shipped = bundled_weights(name)
         entry = {"parameters": count_parameters(build_model(name)), "weights": shipped is not None,
-                 "kernel_aware": preset.config.condition_planes > 0, "description": preset.summary}
+                 "kernel_aware": preset.config.kernel_aware, "description": preset.summary}
         if shipped is not None:
             card = load_model(name).card
             entry["metrics"] = card.get("metrics", {})
@@ -41,7 +41,7 @@ def model_info(args) -> int:
     loaded = load_model_or_fail(args.model)
     config = loaded.model.config
     summary = {"name": loaded.name, "sha256": loaded.sha256, "trained": loaded.trained,
-               "kernel_aware": config.condition_planes > 0, "architecture": config.as_dict(), "card": loaded.card}
+               "kernel_aware": config.kernel_aware, "architecture": config.as_dict(), "card": loaded.card}
     if args.json:
         emit_json(summary)
         return 0

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from .. import __version__
 from ..restoration.backends import BACKENDS, DEFAULT_BACKEND
-from ..restoration.device import OVERLAP, TILE
+from ..restoration.device import Device
+from ..restoration.tiling import OVERLAP, TILE
 
-DEVICES = ["auto", "cpu", "cuda", "mps"]
+DEVICES = [device.value for device in Device]
 PAIRS_LAYOUT = """A pairs folder holds blurry/NAME.ext and sharp/NAME.ext (same NAME, any of .tif .png .jpg);
 pairs are aligned automatically (a refocused re-acquisition is shifted and slightly scaled)."""
 EXAMPLES = {
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tiles", nargs="+", type=int, help="tile sides, 0 = automatic (default: 0; --full: 0 256 512)")
     bench.add_argument("--size", type=int, help="benchmark image side (default 512, --full 1024)")
     bench.add_argument("--big", type=int, help="side of the peak-memory image, 0 skips it (default 0, --full 8192)")
-    bench.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
+    bench.add_argument("--device", default=Device.AUTO.value, choices=DEVICES, help="compute device")
     bench.add_argument("--backends", action="store_true",
                        help="also time midnet-s with each backend (torch, torchscript, onnx)")
     bench.add_argument("--scale", action="store_true",
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from this checkpoint")
     train.add_argument("--no-align", action="store_true", help="the pairs are aligned already")
     train.add_argument("--max-minutes", type=float, help="stop cleanly (checkpoint, weights) after this long")
-    train.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
+    train.add_argument("--device", default=Device.AUTO.value, choices=DEVICES, help="compute device")
     train.add_argument("--out", required=True, type=Path, metavar="FILE.safetensors", help="where to save the model")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
@@ -153,4 +154,4 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     from ..models.config import DEFAULT_MODEL
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="preset name or weights file")
-    parser.add_argument("--device", default="auto", choices=DEVICES, help="compute device")
+    parser.add_argument("--device", default=Device.AUTO.value, choices=DEVICES, help="compute device")

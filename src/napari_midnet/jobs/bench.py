@@ -18,7 +18,8 @@ import numpy as np
 from ..events import drain
 from ..models.loader import load_model
 from ..restoration.backends import BACKENDS, DEFAULT_BACKEND, for_backend
-from ..restoration.device import OVERLAP, auto_batch
+from ..restoration.device import auto_batch
+from ..restoration.tiling import OVERLAP
 
 REPEATS = 5  # interleaved rounds of deblur and the bare forward
 AUTO_TILE = 0  # in --tiles: the automatic tile, as deblur picks it
@@ -98,9 +99,8 @@ def _bare_forward(model, size: int, device: str):
 
 
 def _in_child(preset: str, tile: int, size: int, device: str, bare: bool, backend: str = DEFAULT_BACKEND) -> dict:
-    code = ("import json,sys;from napari_midnet.jobs.bench import measure;"
-            f"print(json.dumps(measure({preset!r},{tile},{size},{device!r},{bare},{backend!r})))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    command = [*_child(), "measure", preset, str(tile), str(size), device, "bare" if bare else "deblur", backend]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark of {preset} tile {tile} failed:\n{done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -214,15 +214,15 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "napari_midnet"]
 
 
+def _child() -> list[str]:
+    """Each measurement runs in a fresh process (its own peak memory, no warm caches)."""
+    return [sys.executable, "-m", "napari_midnet.jobs.bench"]
+
+
 def _deblur_command(how: str, source, target, model: str) -> list[str]:
     if how == "cli":
         return [*_cli(), "deblur", str(source), "-o", str(target), "--model", model]
-    code = ("import sys;from pathlib import Path;from napari_midnet.jobs.deblur import deblur_file;"
-            "from napari_midnet.events import drain;from napari_midnet.restoration.restore import RestoreOptions;"
-            "from napari_midnet.models.loader import load_model;"
-            f"t=Path({str(target)!r});t.mkdir();drain(deblur_file(Path({str(source)!r}),t/{source.stem + '.tif'!r},"
-            f"load_model({model!r}),RestoreOptions(),False,stream=False))")
-    return [sys.executable, "-c", code]
+    return [*_child(), "deblur-in-memory", str(source), str(target), model]
 
 
 def _timed_child(command: list[str]) -> tuple[float, float]:
@@ -237,3 +237,27 @@ def _timed_child(command: list[str]) -> tuple[float, float]:
             errors.seek(0)
             raise RuntimeError(f"{' '.join(command[:4])} failed:\n{errors.read().strip()[-2000:]}")
     return seconds, usage.ru_maxrss / 1024
+
+
+def child_main(argv: list[str]) -> None:
+    """`python -m napari_midnet.jobs.bench measure PRESET TILE SIZE DEVICE bare|deblur BACKEND`
+    prints one JSON row; `... deblur-in-memory SOURCE TARGET_FOLDER MODEL` deblurs one file
+    without streaming (the --scale table's in-memory row)."""
+    what, *args = argv
+    if what == "measure":
+        preset, tile, size, device, how, backend = args
+        print(json.dumps(measure(preset, int(tile), int(size), device, how == "bare", backend)))
+    elif what == "deblur-in-memory":
+        from ..restoration.restore import RestoreOptions
+        from .deblur import deblur_file
+
+        source, target, model = Path(args[0]), Path(args[1]), args[2]
+        target.mkdir()
+        drain(deblur_file(load_model(model), RestoreOptions(), source, target / f"{source.stem}.tif", False,
+                          stream=False))
+    else:
+        raise SystemExit(f"unknown bench child command {what!r}")
+
+
+if __name__ == "__main__":
+    child_main(sys.argv[1:])

@@ -79,7 +79,6 @@ def connect(spec: str):
         except (OSError, TimeoutError) as error:
             raise ClusterError(f"cannot reach the scheduler at {spec} ({type(error).__name__}); is it running, "
                                "and reachable from here?") from None
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the worker processes
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
 
@@ -105,7 +104,7 @@ def _model_plugin(model: str, backend: str):
 def _deblur_on_worker(source: Path, target: Path, options: RestoreOptions, overwrite: bool):
     from distributed import get_worker
 
-    return drain(deblur_file(source, target, get_worker().midnet_model, options, overwrite))
+    return drain(deblur_file(get_worker().midnet_model, options, source, target, overwrite))
 
 
 @contextmanager
@@ -142,7 +141,7 @@ def deblur_files(client, jobs: list[tuple[Path, Path]], options: RestoreOptions,
         client.cancel(list(futures))
 
 
-def deblur_in_bands(client, source: Path, target: Path, loaded, options: RestoreOptions, overwrite: bool
+def deblur_in_bands(client, loaded, options: RestoreOptions, source: Path, target: Path, overwrite: bool
                     ) -> Generator[TileDone | BlurIdentified, None, object]:
     """One huge image as band tasks (module docstring); yields TileDone per finished band and
     returns its deblur.FileDeblurred. Ctrl-C cancels the bands and leaves no output or scratch."""

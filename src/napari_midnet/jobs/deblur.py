@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..events import BlurIdentified, TileDone, tap
-from ..imaging import central_square
+from ..imaging import LARGE_PLANE, central_square
 from ..io.files import (
     TiffPlane,
     is_zarr_folder,
@@ -87,10 +87,10 @@ class FileDeblurred:
     seconds: float
 
 
-STREAM_ABOVE = 2**24  # pixels: a single-plane TIFF larger than this (4096 x 4096) is deblurred streaming
+STREAM_ABOVE = LARGE_PLANE  # a single-plane TIFF larger than this is deblurred streaming
 
 
-def deblur_file(source: Path, target: Path, loaded: LoadedModel, options: RestoreOptions, overwrite: bool,
+def deblur_file(loaded: LoadedModel, options: RestoreOptions, source: Path, target: Path, overwrite: bool,
                 stream: bool | None = None) -> Generator[TileDone | BlurIdentified, None, FileDeblurred]:
     """Read, restore and write one file, keeping its instrument metadata and recording what ran:
     the command line's unit of work, in one process or as a task on a cluster worker.

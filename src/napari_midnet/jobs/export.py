@@ -98,11 +98,12 @@ def architecture_source() -> str:
     from ..models import config
     from ..models.nets import blocks, midnet
 
-    parts = [config.ModelConfig, blocks.Restorer, blocks.LayerNorm2d, blocks.SimpleGate, blocks.ChannelPool,
-             blocks.box_mean, blocks._sums_where_box_fits, blocks.pad_to_multiple, midnet.NAFBlock,
+    parts = [config.Architecture, config.ModelConfig, blocks.Restorer, blocks.LayerNorm2d, blocks.SimpleGate,
+             blocks.ChannelPool, blocks.box_mean, blocks._sums_where_box_fits, blocks.pad_to_multiple, midnet.NAFBlock,
              midnet.AttentionGate, midnet.UngatedSkip, midnet.MIDNet]
     header = (f'"""MIDNet (Wang et al., CMC 2024) as napari-midnet {__version__} builds it, copied from its source '
               'for bioimage.io."""\n\nfrom __future__ import annotations\n\nfrom dataclasses import asdict, dataclass\n'
+              'from enum import StrEnum\n'
               "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n"
               f"DEFAULT_POOL_WINDOW = {config.DEFAULT_POOL_WINDOW}\n")
     factory = (f"def {ARCHITECTURE_CALLABLE}(pool_window: int | None = None, **architecture) -> MIDNet:\n"

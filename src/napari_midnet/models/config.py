@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 
 def pool_window(training_crop: int) -> int:
@@ -16,6 +17,22 @@ def pool_window(training_crop: int) -> int:
 DEFAULT_POOL_WINDOW = pool_window(128)  # for weights whose card does not say their crop
 
 
+class Architecture(StrEnum):
+    """The network families `models.nets` builds (NAFNet is MIDNet without gates: a flag)."""
+
+    MIDNET = "midnet"
+    SRN = "srn"
+    MRN = "mrn"
+    MSTSGM = "mstsgm"
+    MEDDEBLUR = "meddeblur"
+    BIOIMAGEIO = "bioimageio"  # a foreign package, run by bioimageio.core's own pipeline
+
+
+# Input planes of a kernel-aware network beside the image: the spot encoded (4) and the image
+# deconvolved at two regularisations (restoration.condition builds them).
+CONDITION_PLANES = 6
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture arguments; stored in every weights file so it can be rebuilt."""
@@ -25,11 +42,21 @@ class ModelConfig:
     middle_blocks: int = 1
     dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
     attention_gates: bool = True  # MIDNet's soft gates on the skips
-    architecture: str = "midnet"  # a key of nets.ARCHITECTURES
-    condition_planes: int = 0  # input planes carrying the blur estimate (condition.CONDITION_PLANES), 0: blind
+    architecture: Architecture = Architecture.MIDNET
+    condition_planes: int = 0  # input planes carrying the blur estimate (CONDITION_PLANES), 0: blind
+
+    def __post_init__(self):
+        object.__setattr__(self, "architecture", Architecture(self.architecture))  # cards store the word
+
+    @property
+    def kernel_aware(self) -> bool:
+        """Takes the identified blur as input planes (else blind: the image alone)."""
+        return self.condition_planes > 0
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Plain JSON values (and plain pickles: checkpoints load with weights_only)."""
+        return {k: list(v) if isinstance(v, tuple) else str(v) if isinstance(v, StrEnum) else v
+                for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelConfig:
@@ -45,11 +72,9 @@ class ModelConfig:
 class Preset:
     config: ModelConfig
     summary: str
-    aliases: tuple[str, ...] = field(default=())
 
 
 SINGLE_BODY = {"enc_blocks": (), "dec_blocks": (), "attention_gates": False}  # no U-Net levels (SRN, MRN)
-KERNEL_AWARE = 6  # condition.CONDITION_PLANES (a test checks they agree): the seed presets take the same inputs
 
 
 PRESETS: dict[str, Preset] = {
@@ -65,7 +90,7 @@ PRESETS: dict[str, Preset] = {
     # instead of guessing the blur from the image.
     "midnet-s-psf": Preset(
         ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1),
-                    condition_planes=KERNEL_AWARE),
+                    condition_planes=CONDITION_PLANES),
         "CPU-friendly and kernel-aware: takes the estimated blur (defocus + astigmatism) as input",
     ),
     "nafnet": Preset(
@@ -74,21 +99,23 @@ PRESETS: dict[str, Preset] = {
     # The seed architectures (../shared/seeds), kernel-aware like the default so that the
     # comparison is fair; widths sized so each trains in the same CPU budget (README).
     "srn": Preset(
-        ModelConfig(architecture="srn", width=16, middle_blocks=16, condition_planes=KERNEL_AWARE, **SINGLE_BODY),
+        ModelConfig(architecture=Architecture.SRN, width=16, middle_blocks=16, condition_planes=CONDITION_PLANES,
+                    **SINGLE_BODY),
         "single-scale refocusing network, 16 residual blocks (Discriminative refocusing of SEM images)",
     ),
     "mrn": Preset(
-        ModelConfig(architecture="mrn", width=16, middle_blocks=8, condition_planes=KERNEL_AWARE, **SINGLE_BODY),
+        ModelConfig(architecture=Architecture.MRN, width=16, middle_blocks=8, condition_planes=CONDITION_PLANES,
+                    **SINGLE_BODY),
         "multi-scale refocusing network: three SRNs, coarse to fine (Discriminative refocusing of SEM images)",
     ),
     "mstsgm": Preset(
-        ModelConfig(architecture="mstsgm", width=16, enc_blocks=(2, 2, 2), middle_blocks=1, dec_blocks=(2, 2, 2),
-                    attention_gates=False, condition_planes=KERNEL_AWARE),
+        ModelConfig(architecture=Architecture.MSTSGM, width=16, enc_blocks=(2, 2, 2), middle_blocks=1,
+                    dec_blocks=(2, 2, 2), attention_gates=False, condition_planes=CONDITION_PLANES),
         "MIMO-UNet with feature decoupling, scan-line TCN and edge attention (Pei et al., MSTSGM)",
     ),
     "meddeblur": Preset(
-        ModelConfig(architecture="meddeblur", width=12, enc_blocks=(1, 1, 1), middle_blocks=0, dec_blocks=(1, 1, 1),
-                    attention_gates=False, condition_planes=KERNEL_AWARE),
+        ModelConfig(architecture=Architecture.MEDDEBLUR, width=12, enc_blocks=(1, 1, 1), middle_blocks=0,
+                    dec_blocks=(1, 1, 1), attention_gates=False, condition_planes=CONDITION_PLANES),
         "scale-recurrent network of RD-SAM blocks with a ConvLSTM (Sharif et al., MedDeblur)",
     ),
 }

@@ -33,8 +33,8 @@ class ModelRegistry:
         """True for a model that takes the blur estimate as input; presets answer without torch."""
         source = self._sources.get(name)
         if isinstance(source, LoadedModel):
-            return source.model.config.condition_planes > 0
-        return source in PRESETS and PRESETS[source].config.condition_planes > 0
+            return source.model.config.kernel_aware
+        return source in PRESETS and PRESETS[source].config.kernel_aware
 
     def add_file(self, path: str | Path) -> str:
         """Validate and register a weights file (raises WeightsError); returns its name."""

@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from ..bundled import bundled_weights
 from ..io.files import atomic_path
@@ -27,13 +28,22 @@ def is_bioimageio_package(path: str | os.PathLike) -> bool:
     return path.suffix.lower() == ".zip" or path.name.endswith(PACKAGE_DESCRIPTIONS)
 
 
+class RestoringModel(Protocol):
+    """What every model offers the tiler, the trainer and the faces: our networks (`models.nets`,
+    and the TorchScript/ONNX runners of them) take tiles through `__call__`, sides padded to a
+    multiple of `stride`; a foreign bioimage.io model takes whole planes (`restore_plane`)."""
+
+    config: ModelConfig
+    restores_whole_planes: bool
+
+
 class WeightsError(ValueError):
     """A weights file that cannot be used; the message is one sentence meant for the user."""
 
 
 @dataclass
 class LoadedModel:
-    model: object  # a MIDNet
+    model: RestoringModel
     name: str
     card: dict = field(default_factory=dict)
     sha256: str = ""
@@ -47,7 +57,7 @@ class LoadedModel:
 
 def require_trainable(loaded: LoadedModel) -> None:
     """A foreign bioimage.io model runs through its own pipeline only: one sentence."""
-    if getattr(loaded.model, "restores_whole_planes", False):
+    if loaded.model.restores_whole_planes:
         raise WeightsError(f"{loaded.name} is a foreign bioimage.io model; napari-midnet fine-tunes its own networks")
 
 

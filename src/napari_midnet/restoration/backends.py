@@ -52,6 +52,8 @@ def _require_onnxruntime() -> None:
 class ScriptedRunner:
     """A TorchScript module with the network's config and stride (what the tiler reads)."""
 
+    restores_whole_planes = False
+
     def __init__(self, path: Path, model):
         import torch
 
@@ -69,6 +71,8 @@ class OnnxRunner:
     """ONNX Runtime on the CPU. The graph takes multiples of the stride from the minimum side
     on (where every pooling window fits), so tiles are mirror-padded to that and cropped back:
     identical to eager PyTorch for tiles at least that large, close below it."""
+
+    restores_whole_planes = False
 
     def __init__(self, path: Path, model):
         _require_onnxruntime()

@@ -15,7 +15,6 @@ from .tiling import TileGrid
 # the network refines (the oracle Wiener filter gains 2-3 dB where the blind network gained
 # nothing, on an instrument it had not seen).
 WIENER_WEIGHTS = (30.0, 3000.0)  # regularisation x noise^2; measured best 10-100 on sharp-grained frames, 10^4 on JEOL
-CONDITION_PLANES = 4 + len(WIENER_WEIGHTS)
 
 
 def encode_spot(sxx: np.ndarray, sxy: np.ndarray, syy: np.ndarray, noise: float) -> np.ndarray:

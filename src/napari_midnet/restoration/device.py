@@ -3,43 +3,40 @@
 from __future__ import annotations
 
 import ctypes
+from enum import StrEnum
 from functools import cache
 
-# The tile and the overlap its neighbours share, the same on every device (so CPU and GPU give
-# the same pixels). Tiles up to 384 px take channel attention's cheap global mean
-# (config.pool_window); a 1024^2 frame is nine of them (1.27x its pixels, against 1.56x for
-# sixteen 320-px tiles). The kernel-aware condition is deconvolved in blocks of at most 256 px
-# (condition.WIENER_BLOCK), so the larger tile does not mix the spots of a focus edge. 576 px
-# scored lower on the real JEOL frames (-0.09 dB); overlap 16 left seams (-0.1 to -0.6 dB
-# within 8 px of blend zones).
-TILE = 384
-OVERLAP = 64
-# Tile pixels per forward. On a CPU more than about 2 x 256^2 at once slows every pixel (the
-# activations leave the cache): 9 tiles of 368 px took 1.17x as long in batches of 2, 1.33x in
-# 3 and 3.0x in one batch of 9 as one at a time (midnet-s-psf, 2 cores); a GPU wants batches.
+
+class Device(StrEnum):
+    """What the user may ask for; AUTO picks cuda > mps > cpu."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+    MPS = "mps"
+
+
+# Tile pixels per forward: on a CPU larger batches slow every pixel (the activations leave the
+# cache); a GPU wants batches (docs/decisions.md).
 BATCH_PIXELS = {"cuda": 8 * 256**2, "other": 256**2}
 
 
-def pick_device(requested: str = "auto") -> str:
+def pick_device(requested: str = Device.AUTO.value) -> str:
     """cuda > mps > cpu for 'auto'; a clear error when an explicit device is missing."""
     import torch
 
     available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-        "cpu": True,
+        Device.CUDA: torch.cuda.is_available(),
+        Device.MPS: getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        Device.CPU: True,
     }
-    if requested == "auto":
-        return next(name for name in ("cuda", "mps", "cpu") if available[name])
+    if requested == Device.AUTO:
+        return str(next(name for name in available if available[name]))
     if requested not in available:
-        raise ValueError(f"unknown device {requested!r}; choose auto, cpu, cuda or mps")
+        raise ValueError(f"unknown device {requested!r}; choose {', '.join(Device)}")
     if not available[requested]:
         raise ValueError(f"device {requested!r} is not available on this machine")
-    return requested
-
-
-def auto_tile(height: int, width: int) -> int:
-    return min(TILE, max(height, width))
+    return str(Device(requested))
 
 
 def auto_batch(device: str, tile_pixels: int) -> int:
@@ -59,11 +56,8 @@ def autocast(device: str):
     return torch.autocast("cuda", dtype=dtype)
 
 
-# glibc hands allocations above its mmap threshold (at most 32 MB by default) fresh pages from
-# the kernel and returns them on free, so every forward of a 384-px tile faulted in and zeroed
-# its 38 MB activations again: raising the threshold and the trim threshold lets freed memory be
-# reused. Nine 384-px tiles of midnet-s-psf: 1.39 -> 1.23 s (2 cores). Freed memory above
-# TRIM_BYTES still goes back to the system.
+# glibc returns large freed blocks to the kernel, so every forward faulted its activations in
+# again: keep them for reuse (docs/decisions.md); freed memory above TRIM_BYTES still goes back.
 MMAP_THRESHOLD_BYTES = 1 << 30
 TRIM_BYTES = 1 << 30
 
@@ -81,7 +75,7 @@ def reuse_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES) and mallopt(m_trim_threshold, TRIM_BYTES))
 
 
-def warm_up(requested: str = "auto") -> str:
+def warm_up(requested: str = Device.AUTO.value) -> str:
     """Resolve the device off the GUI thread (it imports torch) when the dock opens.
 
     Also imports torch._dynamo, which the first optimizer of a fine-tuning run would otherwise

@@ -24,15 +24,14 @@ from ..blur.estimate import (
     uniform_map,
 )
 from ..events import BlurIdentified, TileDone
-from ..imaging import Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
+from ..imaging import BAND_ROWS, Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
 from ..io.databar import detect_databar
 from ..metrics import STRUCTURE_CROP, shows_structure
 from .condition import condition_planes
-from .device import OVERLAP, auto_batch, auto_tile, pick_device
+from .device import Device, auto_batch, pick_device
 from .inference import for_inference, forward_tiles
-from .tiling import BandCache, PendingRows, Scratch, TileGrid, band_capacity
+from .tiling import MIN_TILE, OVERLAP, TILE, BandCache, PendingRows, Scratch, TileGrid, auto_tile, band_capacity
 
-CHUNK_ROWS = 512
 MIN_SIDE = 32  # smaller images hold no SEM structure worth restoring (and no sharpness score)
 
 
@@ -40,7 +39,7 @@ MIN_SIDE = 32  # smaller images hold no SEM structure worth restoring (and no sh
 class RestoreOptions:
     tile: int | None = None  # None: chosen from image size and free memory
     overlap: int = OVERLAP
-    device: str = "auto"
+    device: str = Device.AUTO.value
     batch: int | None = None
     float32: bool = False  # return float32 in the input's value range instead of its dtype
     keep_databar: bool = True  # copy a detected SEM info bar through unchanged
@@ -49,6 +48,19 @@ class RestoreOptions:
     strength: float = 1.0  # 0: the input unchanged, 1: the network's output; blended linearly in between
     blur: BlurEstimate | None = None  # kernel-aware models: the blur to undo; None: estimated per region
     scratch_dir: str | None = None  # where a huge plane's restored rows wait for their tone; None: the temp folder
+
+    def check(self, shape: tuple[int, int] | None = None) -> None:
+        """One sentence (ValueError) naming the option, before any work: for any image, or for a
+        plane of `shape` (one no larger than its tile needs no overlap); the command line
+        reports it with the option's flag."""
+        if self.tile is not None and self.tile < MIN_TILE:
+            raise ValueError(f"tile must be at least {MIN_TILE} pixels (leave it out for automatic), got {self.tile}")
+        tile = self.tile or TILE
+        if (shape is None or max(shape) > tile) and not 0 <= self.overlap < tile // 2:
+            named = f"tile {self.tile}" if self.tile else f"the automatic tile (at most {TILE})"
+            raise ValueError(f"overlap must be below {tile // 2} for {named} and not negative, got {self.overlap}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength must be between 0 and 1, got {self.strength}")
 
 
 def plane_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -96,8 +108,8 @@ def restore(image, model, options: RestoreOptions | None = None
         nonlocal result
         if result is None:
             result = np.empty((count, plane.height, plane.width), dtype=plane.dtype)
-        for top in range(0, plane.height, CHUNK_ROWS):
-            result[index, top:top + CHUNK_ROWS] = plane.rows(top, top + CHUNK_ROWS)
+        for top in range(0, plane.height, BAND_ROWS):
+            result[index, top:top + BAND_ROWS] = plane.rows(top, top + BAND_ROWS)
         plane.close()
 
     rebuild = yield from restore_planes(image, model, options, keep)
@@ -112,7 +124,7 @@ def restore_planes(image, model, options: RestoreOptions | None, sink
     time and its restored rows wait in a scratch file on disk when large: memory depends on
     the tile size and the image width, not on its height."""
     image, planes, rebuild, options = _checked_planes(image, options)
-    if getattr(model, "restores_whole_planes", False):
+    if model.restores_whole_planes:
         yield from _restore_whole_planes(planes, model, options, sink)
         return rebuild
     job = _PlaneJob(model, _image_plan(image, planes[0], model, options))
@@ -125,7 +137,7 @@ def plan_plane(image, model, options: RestoreOptions | None = None
                ) -> Generator[BlurIdentified, None, PlanePlan]:
     """The plan of a single 2-D (lazy) plane, for restoring it in bands (`restore_band`)."""
     image, planes, _, options = _checked_planes(image, options)
-    if len(planes) != 1 or getattr(model, "restores_whole_planes", False):
+    if len(planes) != 1 or model.restores_whole_planes:
         raise ValueError("restoring in bands takes a single 2-D plane and one of napari-midnet's own models")
     return (yield from _PlaneJob(model, _image_plan(image, planes[0], model, options)).prepare(planes[0], 0))
 
@@ -147,19 +159,14 @@ def _checked_planes(image, options: RestoreOptions | None) -> tuple[object, list
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"the image is {width} x {height} pixels; MIDNet needs at least {MIN_SIDE} x {MIN_SIDE}")
     options = resolve_options(options, (height, width))
-    if options.tile < 16:
-        raise ValueError("tile size must be at least 16 pixels")
-    if not 0.0 <= options.strength <= 1.0:
-        raise ValueError(f"strength must be between 0 and 1, got {options.strength}")
-    if max(height, width) > options.tile and not 0 <= options.overlap < options.tile // 2:
-        raise ValueError(f"overlap must be between 0 and {options.tile // 2 - 1} for tile {options.tile}")
+    options.check((height, width))
     return image, planes, rebuild, options
 
 
 def _image_plan(image, first: Region, model, options: RestoreOptions) -> PlanePlan:
     """What every plane of the image shares: value range, dtype, info-bar rows."""
     lo, hi = value_range(image) if options.value_range is None else options.value_range
-    conditioned = model.config.condition_planes > 0
+    conditioned = model.config.kernel_aware
     bar = detect_databar(first) if options.keep_databar or conditioned else None
     # the blur is always read above an info bar, even when the bar itself is restored
     return PlanePlan(options, lo, hi, np.dtype(np.float32 if options.float32 else image.dtype),
@@ -348,7 +355,7 @@ def plane_focus(plane: Region, shape: tuple[int, int], lo: float, hi: float, giv
 
 def plane_mean(plane) -> float:
     """Mean in float64, a row chunk at a time (no full-size float copy of a huge plane)."""
-    total = sum(float(plane[y:y + CHUNK_ROWS].sum(dtype=np.float64)) for y in range(0, plane.shape[0], CHUNK_ROWS))
+    total = sum(float(plane[y:y + BAND_ROWS].sum(dtype=np.float64)) for y in range(0, plane.shape[0], BAND_ROWS))
     return total / max(plane.shape[0] * plane.shape[1], 1)
 
 

@@ -9,7 +9,17 @@ import tempfile
 
 import numpy as np
 
-from ..imaging import Region
+from ..imaging import LARGE_PLANE, Region
+
+# The tile and the overlap its neighbours share, the same on every device (so CPU and GPU give the
+# same pixels); why these: docs/decisions.md. Below MIN_TILE a tile holds too little context.
+TILE = 384
+OVERLAP = 64
+MIN_TILE = 16
+
+
+def auto_tile(height: int, width: int) -> int:
+    return min(TILE, max(height, width))
 
 
 class BandCache:
@@ -61,9 +71,6 @@ class PendingRows:
         self.top = until
 
 
-SCRATCH_IN_MEMORY = 2**24  # pixels of restored float rows kept in memory; a larger plane's go to a file
-
-
 class Scratch:
     """The blended float rows of a plane until its tone is known: in memory when small, else in
     an unnamed temporary file, or in `path` (read and written by offset: no memory map, whose
@@ -74,7 +81,7 @@ class Scratch:
         self.memory = self.file = None
         if path is not None:  # a file made by the caller, shared by the band tasks of one plane
             self.file = open(path, "r+b")  # noqa: SIM115 (closed by close())
-        elif shape[0] * shape[1] <= SCRATCH_IN_MEMORY:
+        elif shape[0] * shape[1] <= LARGE_PLANE:
             self.memory = np.empty(shape, dtype=np.float32)
         else:
             self.file = tempfile.TemporaryFile(prefix=".napari-midnet-", suffix=".scratch", dir=folder)

@@ -15,8 +15,8 @@ from ..blur.estimate import BlurEstimate, noise_std
 from ..blur.simulate import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
 from ..events import CheckpointSaved, SpotFitted, TrainStep, Validated
 from ..io.files import user_data_folder
-from ..models.config import pool_window
-from ..restoration.condition import CONDITION_PLANES, condition_planes, uniform_covariances
+from ..models.config import CONDITION_PLANES, pool_window
+from ..restoration.condition import condition_planes, uniform_covariances
 from .pairs import TrainingImage
 
 MAX_SYNTH_MARGIN = 64  # sharp-only crops are degraded with up to this much context, then trimmed
@@ -27,7 +27,7 @@ VAL_SIZE = 512  # validation uses the central VAL_SIZE^2 of each validation imag
 class TrainConfig:
     """Training's hyper-parameters, declared once: `napari-midnet train` and the Fine-tune panel
     (FinetuneSettings extends this) start from these defaults, a fine-tune of a trained model.
-    Training from scratch (scripts/train_shipped_weights.sh) passes its own."""
+    Training from scratch (scripts/train_recipe.py) passes its own."""
 
     iterations: int = 300
     crop: int = 128
@@ -216,7 +216,7 @@ def validate(model, pairs: list[ValidationPair], device: str, step: int) -> Vali
     from ..metrics import psnr, ssim
 
     model.eval()
-    conditioned = model.config.condition_planes > 0
+    conditioned = model.config.kernel_aware
     scores = []
     with torch.inference_mode():
         for blurry, sharp, spot in pairs:

@@ -27,7 +27,8 @@ from ..events import BlurIdentified
 from ..jobs.deblur import deblur_job, deblur_to_zarr_job, preview_region, result_path
 from ..jobs.readouts import identify
 from ..models.registry import ModelRegistry
-from ..restoration.device import warm_up
+from ..restoration.device import Device, warm_up
+from ..restoration.tiling import MIN_TILE
 from .blur_control import BlurControl
 from .layer_combo import ImageLayerCombo
 from .plane import current_index, current_plane, full_resolution, is_lazy
@@ -35,7 +36,6 @@ from .state import DeblurSettings, RunStatus, Task
 from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
-MIN_TILE = 16  # restore.py refuses smaller tiles
 ALL_SLICES, CURRENT_SLICE = "all slices", "current slice only"
 UNTRAINED_NOTE = "UNTRAINED: no trained weights ship for this preset; its output is not a real deblurring."
 
@@ -63,7 +63,7 @@ class DeblurWidget(QWidget):
         self.model_combo.activated.connect(self._on_model_chosen)
         self.model_combo.currentTextChanged.connect(self._show_model_note)
         self.device_combo = QComboBox()
-        self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device_combo.addItems([device.value for device in Device])
         self.device_combo.currentTextChanged.connect(self._on_device)
         self.device_label = QLabel("")
         self.tile_spin = QSpinBox()  # its minimum means automatic; below 16 px no tile is accepted

@@ -17,7 +17,10 @@ from ..config import ModelConfig
 
 
 class Restorer(nn.Module):
-    """What the tiler, the trainer and the weights loader need of an architecture."""
+    """What the tiler, the trainer and the weights loader need of an architecture
+    (`models.weights.RestoringModel`): it takes tiles."""
+
+    restores_whole_planes = False
 
     def forward_scales(self, inp: torch.Tensor) -> list[torch.Tensor]:
         """The outputs from coarse to fine; the last is `forward`'s. One for single-scale nets."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ModelConfig
+from ..config import Architecture, ModelConfig
 from ..weights import PACKAGE_DESCRIPTIONS, LoadedModel, WeightsError, tensors_sha256
 from .common import WEIGHT_FORMATS, first_error, package_name, quiet, read_bytes, require_extra, short
 
@@ -85,7 +85,7 @@ class ZooModel:
     (its own pre/post-processing and blocking). The tiler hands it planes, not tiles."""
 
     restores_whole_planes = True
-    config = ModelConfig(architecture="bioimageio")  # blind: no condition planes
+    config = ModelConfig(architecture=Architecture.BIOIMAGEIO)  # blind: no condition planes
 
     def __init__(self, descr):
         self.descr = descr
