@@ -7,6 +7,7 @@ simulator's calibration (once) and `scripts/ship_weights.py`, which writes resou
 with its card. A run that fails is reported and the next recipe goes on.
 
 Usage: python scripts/train_recipe.py recipes/midnet-s-psf.toml [more recipes] [--data ../shared/data] [--runs runs]
+       [--train-only]
 """
 
 import argparse
@@ -45,7 +46,7 @@ def iterations_of(recipe: dict, runs: Path) -> int:
     return int(budget.read_text())
 
 
-def run_recipe(path: Path, data_dir: Path, runs: Path) -> None:
+def run_recipe(path: Path, data_dir: Path, runs: Path, train_only: bool = False) -> None:
     from napari_midnet.models.config import PRESETS
 
     recipe = tomllib.loads(path.read_text())
@@ -54,6 +55,8 @@ def run_recipe(path: Path, data_dir: Path, runs: Path) -> None:
     (runs / preset).mkdir(parents=True, exist_ok=True)
     if not (runs / f"{preset}.safetensors").exists():
         subprocess.run(train_command(recipe, data, data_dir, runs, iterations_of(recipe, runs)), check=True)
+    if train_only:
+        return
     if PRESETS[preset].config.kernel_aware and not (runs / "blur-estimator.json").exists():
         subprocess.run([sys.executable, str(SCRIPTS / "train_blur_estimator.py"), "--check-only", "--data",
                         str(data_dir), "--json", str(runs / "blur-estimator.json")], check=True)
@@ -73,12 +76,13 @@ def main() -> int:
     parser.add_argument("recipes", nargs="+", type=Path)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--train-only", action="store_true", help="train (or resume) only: no checks, nothing shipped")
     args = parser.parse_args()
     failed = []
     for recipe in args.recipes:
         print(f"=== {recipe}", flush=True)
         try:
-            run_recipe(recipe, args.data, args.runs)
+            run_recipe(recipe, args.data, args.runs, args.train_only)
         except subprocess.CalledProcessError as error:
             print(f"=== {recipe} failed ({error.returncode})", flush=True)
             failed.append(recipe)

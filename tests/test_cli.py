@@ -23,7 +23,8 @@ def test_info_json_lists_presets_with_parameters():
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["device"] == "cpu" or data["device"] in ("cuda", "mps")
-    assert set(data["presets"]) == {"midnet", "midnet-s", "midnet-s-psf", "nafnet", "srn", "mrn", "mstsgm", "meddeblur"}
+    assert set(data["presets"]) == {"midnet", "midnet-s", "midnet-s-psf", "midnet-hqs", "nafnet", "srn", "mrn",
+                                    "mstsgm", "meddeblur"}
     assert data["presets"]["midnet-s-psf"]["kernel_aware"] and not data["presets"]["midnet-s"]["kernel_aware"]
     assert 17.0e6 <= data["presets"]["midnet"]["parameters"] <= 17.5e6
     assert isinstance(data["presets"]["midnet-s"]["weights"], bool)

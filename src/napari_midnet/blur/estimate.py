@@ -32,6 +32,15 @@ MIN_FIT_SIDE = 64
 # Gaussian spots combine. Without it the kernel-aware network, told "0.9 px", sharpened the
 # grain of sharp frames (do no harm 32.6 dB; told 0: 40.5 dB).
 ESTIMATE_FLOOR_PX = 1.0
+# The estimator and the kernel-aware network learned from frames at least about this noisy (the
+# simulator's highest dose, 8 bit). A cleaner frame (frame-averaged, long dwell, 16 bit) is read
+# as if it carried this much white noise, added to its spectrum in expectation: that leaves the
+# blur's fall-off alone, where a near-zero noise input sent the regression far outside what it
+# knows (a clean 16-bit frame blurred by 4 px read 32-39 px; docs/decisions.md).
+KNOWN_NOISE_FLOOR = 0.008
+# The largest spot the estimator was trained on (the simulator's defocus range): a larger reading
+# is clipped to it and said so, never acted on beyond what was learned.
+KNOWN_SIGMA_PX = 16.0
 _LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
 
 
@@ -66,6 +75,11 @@ class BlurEstimate:
         return self.sigma <= IN_FOCUS_LIMIT
 
     @property
+    def at_known_limit(self) -> bool:
+        """An estimate clipped at the largest spot the estimator knows: the blur may be larger."""
+        return abs(self.sigma_major_px - KNOWN_SIGMA_PX) < 0.01
+
+    @property
     def astigmatic(self) -> bool:
         return self.sigma_major_px > ASTIGMATIC_RATIO * max(self.sigma_minor_px, 1.0)  # not for sub-px spots
 
@@ -87,6 +101,8 @@ class BlurEstimate:
         shape = f"blur {self.sigma_major_px:.1f} x {self.sigma_minor_px:.1f} px"
         if self.astigmatic:
             shape += f" at {self.angle_deg:.0f} deg (astigmatic)"
+        if self.at_known_limit:
+            shape += f" or more (the estimator knows spots up to {KNOWN_SIGMA_PX:.0f} px: set the blur if you know it)"
         return f"{state}, {shape}, noise {self.noise:.3f}"
 
     def as_dict(self) -> dict:
@@ -350,14 +366,17 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
             read = lambda top, bottom: np.pad(narrow(top, bottom), ((0, 0), (0, WINDOW - width)), mode="reflect")  # noqa: E731
         ys, xs = _window_starts(height, WINDOW, WINDOW // 2), _window_starts(max(width, WINDOW), WINDOW, WINDOW // 2)
     model = regressor()
+    known = max(noise, KNOWN_NOISE_FLOOR)
+    unseen_noise = known**2 - noise**2  # a white periodogram's expectation is its variance
     covariances, total = [], 0.0
     for y in ys:
         band = read(y, y + WINDOW)
         for powers in window_powers(band, [(0, x) for x in xs]):
-            covariances += [_above_floor(model(spectral_features(power, noise))) for power in powers]
+            covariances += [_above_floor(model(spectral_features(power + unseen_noise, known)))
+                            for power in powers]
             total = total + powers.sum(axis=0)
     covariances = np.array(covariances).reshape(len(ys), len(xs), 2, 2)
-    whole = _above_floor(model(spectral_features(total / (len(ys) * len(xs)), noise)))
+    whole = _above_floor(model(spectral_features(total / (len(ys) * len(xs)) + unseen_noise, known)))
     estimate = BlurEstimate.from_covariance(whole, noise)
     centres_y = np.minimum(np.array(ys, dtype=np.float64) + WINDOW / 2, height - 1)
     centres_x = np.minimum(np.array(xs, dtype=np.float64) + WINDOW / 2, width - 1)
@@ -365,9 +384,11 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
 
 
 def _above_floor(targets: np.ndarray) -> np.ndarray:
-    """The regression's spot as a covariance, less the in-focus floor (ESTIMATE_FLOOR_PX)."""
+    """The regression's spot as a covariance, less the in-focus floor (ESTIMATE_FLOOR_PX), its
+    axes at most KNOWN_SIGMA_PX."""
     values, vectors = np.linalg.eigh(spot_of(targets, 0.0).covariance())
-    return vectors @ np.diag(np.maximum(values - ESTIMATE_FLOOR_PX**2, 0.0)) @ vectors.T
+    values = np.clip(values - ESTIMATE_FLOOR_PX**2, 0.0, KNOWN_SIGMA_PX**2)
+    return vectors @ np.diag(values) @ vectors.T
 
 
 def _window_starts(length: int, window: int, step: int) -> list[int]:

@@ -25,6 +25,7 @@ class Architecture(StrEnum):
     MRN = "mrn"
     MSTSGM = "mstsgm"
     MEDDEBLUR = "meddeblur"
+    PHYSICS = "physics"  # unrolled half-quadratic splitting with a MIDNet prior (nets/physics.py)
     BIOIMAGEIO = "bioimageio"  # a foreign package, run by bioimageio.core's own pipeline
 
 
@@ -44,6 +45,7 @@ class ModelConfig:
     attention_gates: bool = True  # MIDNet's soft gates on the skips
     architecture: Architecture = Architecture.MIDNET
     condition_planes: int = 0  # input planes carrying the blur estimate (CONDITION_PLANES), 0: blind
+    stages: int = 0  # the physics restorer's prior steps between its exact data steps (PHYSICS only)
 
     def __post_init__(self):
         object.__setattr__(self, "architecture", Architecture(self.architecture))  # cards store the word
@@ -92,6 +94,12 @@ PRESETS: dict[str, Preset] = {
         ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1),
                     condition_planes=CONDITION_PLANES),
         "CPU-friendly and kernel-aware: takes the estimated blur (defocus + astigmatism) as input",
+    ),
+    # Restore by the physics: exact data steps with the identified spot, a MIDNet prior between them.
+    "midnet-hqs": Preset(
+        ModelConfig(architecture=Architecture.PHYSICS, width=16, enc_blocks=(1, 1, 1, 2), middle_blocks=1,
+                    dec_blocks=(1, 1, 1, 1), condition_planes=CONDITION_PLANES, stages=3),
+        "by the physics: 3 exact deconvolution steps with the identified spot, a MIDNet prior between them",
     ),
     "nafnet": Preset(
         ModelConfig(attention_gates=False), "paper backbone without attention gates (ablation)"

@@ -7,12 +7,13 @@ ModelConfig names it; weights files record the configuration, so they rebuild th
 from __future__ import annotations
 
 from ..config import PRESETS, Architecture, ModelConfig
-from . import meddeblur, midnet, mstsgm, refocus
+from . import meddeblur, midnet, mstsgm, physics, refocus
 from .midnet import MIDNet
 
 # NAFNet is MIDNet without attention gates (a config flag)
 ARCHITECTURES = {Architecture.MIDNET: MIDNet, Architecture.SRN: refocus.SRN, Architecture.MRN: refocus.MRN,
-                 Architecture.MSTSGM: mstsgm.MSTSGM, Architecture.MEDDEBLUR: meddeblur.MedDeblur}
+                 Architecture.MSTSGM: mstsgm.MSTSGM, Architecture.MEDDEBLUR: meddeblur.MedDeblur,
+                 Architecture.PHYSICS: physics.UnrolledHQS}
 CONFIG_READERS = (midnet.config_from_state, refocus.srn_config_from_state, refocus.mrn_config_from_state,
                   mstsgm.config_from_state, meddeblur.config_from_state)  # readers of card-less weights
 

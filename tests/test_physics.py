@@ -1,0 +1,65 @@
+"""The physics restorer: exact data steps with the identified spot, a MIDNet prior between them."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_midnet.blur.estimate import BlurEstimate
+from napari_midnet.models.config import CONDITION_PLANES, PRESETS
+from napari_midnet.models.nets import build_model
+from napari_midnet.models.nets.physics import data_step, spot_from_condition, transfer_function
+from napari_midnet.restoration.condition import condition_planes, uniform_covariances
+
+from .conftest import perturb, sem_like
+
+
+def _inputs(image: np.ndarray, spot: BlurEstimate) -> torch.Tensor:
+    planes = condition_planes(image.astype(np.float32), uniform_covariances(spot, image.shape), spot.noise)
+    return torch.from_numpy(np.concatenate([image[None].astype(np.float32), planes]))[None]
+
+
+def test_the_spot_is_read_back_from_the_condition_planes():
+    spot = BlurEstimate(5.0, 2.0, 30.0, 0.02)
+    covariance, noise = spot_from_condition(_inputs(sem_like((64, 64)), spot)[:, 1:5])
+    expected = spot.covariance()
+    assert covariance[0].numpy() == pytest.approx([expected[0, 0], expected[0, 1], expected[1, 1]], rel=1e-4)
+    assert float(noise[0]) == pytest.approx(0.02, rel=1e-5)
+
+
+def test_the_data_step_undoes_a_known_spot_exactly():
+    """Periodic and noise-free, so the forward model holds exactly: a tiny alpha inverts it (odd
+    sides: an even one's Nyquist row is its own mirror, where a tilted spot is not symmetric)."""
+    sharp = torch.from_numpy(sem_like((63, 65), seed=3))[None, None]
+    covariance = torch.tensor([[0.8, 0.3, 0.5]], dtype=torch.float64)  # every frequency still carried
+    mtf = transfer_function(covariance, (63, 65))
+    blurred = torch.fft.irfft2(torch.fft.rfft2(sharp) * mtf[:, None], s=(63, 65))
+    restored = data_step(torch.fft.rfft2(blurred), mtf, torch.zeros_like(sharp), torch.tensor([1e-12]), (63, 65))
+    assert (restored - sharp).abs().max() < 1e-4
+    assert (blurred - sharp).abs().max() > 0.05
+
+
+def test_a_0_px_spot_on_a_clean_frame_gives_the_input_back_whatever_the_prior():
+    """Do no harm by construction: the last step is a data step that trusts a clean frame."""
+    torch.manual_seed(0)
+    model = perturb(build_model(PRESETS["midnet-hqs"].config), scale=0.5)
+    image = sem_like((72, 88), seed=5)
+    with torch.inference_mode():
+        out = model(_inputs(image, BlurEstimate(0.0, 0.0, 0.0, 0.001)))[0, 0].numpy()
+    assert np.abs(out - image).max() < 5e-3
+
+
+def test_a_forward_pass_keeps_any_size_and_the_weights_rebuild(tmp_path):
+    from napari_midnet.models.loader import load_model
+    from napari_midnet.models.weights import save_weights
+
+    config = PRESETS["midnet-hqs"].config
+    model = perturb(build_model(config))
+    assert config.condition_planes == CONDITION_PLANES and config.kernel_aware
+    inputs = _inputs(sem_like((45, 67)), BlurEstimate(3.0, 3.0, 0.0, 0.02))
+    with torch.inference_mode():
+        out = model(inputs)
+    assert out.shape == (1, 1, 45, 67) and torch.isfinite(out).all()
+    path = tmp_path / "hqs.safetensors"
+    save_weights(model, path, {"preset": "midnet-hqs", "trained": True})
+    with torch.inference_mode():
+        assert torch.equal(load_model(path).model.eval()(inputs), out)
