@@ -120,7 +120,7 @@ def test_blur_strings_parse_to_spots_and_bad_ones_get_one_sentence():
     assert parse_blur("auto") is None
     assert parse_blur("3") == BlurEstimate(3.0, 3.0, 0.0, 0.0)
     assert parse_blur("2,4,30") == BlurEstimate(4.0, 2.0, 120.0, 0.0)
-    for bad in ("", "x", "1,2", "-1", "1,2,3,4"):
+    for bad in ("", "x", "1,2", "-1", "1,2,3,4", "nan", "inf", "3,nan,0", "2,1,inf"):  # issue 34.16: not at run time
         with pytest.raises(ValueError, match="blur must be"):
             parse_blur(bad)
 

@@ -147,6 +147,8 @@ def test_train_refuses_what_it_cannot_do_before_any_work(tmp_path, capsys):
     assert code == 1 and "--iterations must be at least 1" in err
     code, _, err = run(capsys, *base, "--resume", tmp_path / "gone.pt", "--out", tmp_path / "new.safetensors")
     assert code == 1 and "checkpoint not found" in err
+    code, _, err = run(capsys, *base, "--out", "/proc/napari-midnet-test/m.safetensors")  # issue 34.14
+    assert code == 1 and "cannot write to the output folder" in err and "training" not in err
     tifffile.imwrite(tmp_path / "in.tif", image())
     code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "out", "--suffix", "/../../evil")
     assert code == 1 and "cannot hold a path separator" in err and not (tmp_path / "evil.tif").exists()
@@ -154,6 +156,11 @@ def test_train_refuses_what_it_cannot_do_before_any_work(tmp_path, capsys):
     assert code == 1 and "--tile must be at least 16" in err
     code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "out", "--tile", 64, "--overlap", 40)
     assert code == 1 and "--overlap must be below 32" in err
+    twice = [tmp_path / "in.tif", tmp_path / "in.tif"]
+    code, _, err = run(capsys, "deblur", *twice, "-o", tmp_path / "out", "--overlap", 300)
+    assert code == 1 and err.count("--overlap must be below 192") == 1  # issue 34.16: once, before the model loads
+    code, _, err = run(capsys, "deblur", tmp_path / "in.tif", "-o", tmp_path / "out", "--blur", "nan")
+    assert code == 1 and "--blur must be" in err
 
 
 @pytest.mark.parametrize("content", [b"not a checkpoint at all", b"PK\x03\x04truncated"])
@@ -165,7 +172,7 @@ def test_a_bad_resume_file_is_one_sentence(tmp_path, capsys, content):
     bad.write_bytes(content)
     code, _, err = run(capsys, "train", "--pairs", pairs, "--resume", bad, "--no-align", "--iterations", 1,
                        "--crop", 32, "--batch", 1, "--checkpoints", tmp_path, "--out", tmp_path / "m.safetensors")
-    assert code == 1 and "bad.pt is no readable checkpoint" in err and err.count("\n") <= 2
+    assert code == 1 and "bad.pt is no readable checkpoint" in err and err.count("\n") == 1  # before any work
     torch.save({"weights": torch.zeros(2)}, bad)
     code, _, err = run(capsys, "train", "--pairs", pairs, "--resume", bad, "--no-align", "--iterations", 1,
                        "--crop", 32, "--batch", 1, "--checkpoints", tmp_path, "--out", tmp_path / "m.safetensors")

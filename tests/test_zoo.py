@@ -331,3 +331,5 @@ def test_the_export_command_says_why_it_refuses(tmp_path, capsys):
     (tmp_path / "b.zip").write_bytes(b"mine")
     assert main(["export", "midnet-s", "--bioimageio", str(tmp_path / "b.zip")]) == 1
     assert "--overwrite" in capsys.readouterr().err and (tmp_path / "b.zip").read_bytes() == b"mine"
+    assert main(["export", "midnet", "--bioimageio", str(tmp_path / "c.zip")]) == 1  # issue 34.17
+    assert "untrained" in capsys.readouterr().err and not (tmp_path / "c.zip").exists()

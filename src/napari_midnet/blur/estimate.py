@@ -119,7 +119,7 @@ def parse_blur(text: str) -> BlurEstimate | None:
         values = []
     if len(values) == 1:
         values = [values[0], values[0], 0.0]
-    if len(values) != 3 or values[0] < 0 or values[1] < 0:
+    if len(values) != 3 or not all(math.isfinite(value) for value in values) or values[0] < 0 or values[1] < 0:
         raise ValueError(f"blur must be 'auto', a sigma in px (e.g. 3) or SMAJ,SMIN,ANGLE (e.g. 4,2,30), got {text!r}")
     return BlurEstimate.from_axes(*values)
 

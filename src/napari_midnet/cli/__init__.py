@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import EXIT_FAILURE, CliError
+from .common import EXIT_FAILURE, EXIT_INTERRUPTED, CliError
 from .parser import build_parser
 
 
@@ -28,4 +28,4 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("napari-midnet: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

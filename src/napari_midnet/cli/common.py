@@ -12,6 +12,7 @@ from ..events import drain
 from ..progress import Eta, clock
 
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # Ctrl-C, in every command (128 + SIGINT, as shells report it)
 
 
 class CliError(Exception):

@@ -7,14 +7,23 @@ import time
 from pathlib import Path
 
 from ..events import PairAligned, SpotFitted, Validated
-from .common import CliError, check_device, command_line, emit_json, load_model_or_fail, run_with_bar
+from .common import (
+    EXIT_INTERRUPTED,
+    CliError,
+    check_device,
+    command_line,
+    emit_json,
+    load_model_or_fail,
+    run_with_bar,
+)
 
 
 def train(args) -> int:
-    from ..io.files import ImageReadError
+    from ..io.files import ImageReadError, check_writable_folder
     from ..models.weights import save_weights
+    from ..restoration.device import pick_device
     from ..training.finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
-    from ..training.loop import default_checkpoint_dir
+    from ..training.loop import default_checkpoint_dir, read_checkpoint
     from ..training.pairs import PairError
 
     if args.out.suffix != ".safetensors":
@@ -24,8 +33,12 @@ def train(args) -> int:
     if args.iterations < 1:
         raise CliError(f"--iterations must be at least 1 (0 would save the base model as if trained), "
                        f"got {args.iterations}")
-    if args.resume is not None and not args.resume.is_file():
-        raise CliError(f"checkpoint not found: {args.resume}")
+    try:
+        check_writable_folder(args.out.parent)  # before the work, not after it
+        if args.resume is not None:
+            read_checkpoint(args.resume)
+    except (OSError, ValueError) as error:
+        raise CliError(str(error)) from None
     check_device(args.device)
     if not 0.0 <= args.real_fraction <= 1.0:
         raise CliError("--real-fraction must be between 0 and 1")
@@ -40,7 +53,7 @@ def train(args) -> int:
     request = FinetuneRequest(_base_model(args), settings, pair_folders=tuple(args.pairs),
                               sharp_folders=tuple(args.sharp_only), resume=args.resume, device=args.device,
                               should_stop=lambda: time.monotonic() > deadline, command=command_line(args))
-    print(f"training {request.base.name} on {args.device}", file=sys.stderr)
+    print(f"training {request.base.name} on {pick_device(args.device)}", file=sys.stderr)
     checkpoint = Path(settings.checkpoint_dir or default_checkpoint_dir()) / "checkpoint.pt"
     started = time.time()
     try:
@@ -49,8 +62,9 @@ def train(args) -> int:
         raise CliError(str(error)) from None
     except KeyboardInterrupt:
         if checkpoint.is_file() and checkpoint.stat().st_mtime >= started:
-            raise CliError(f"interrupted; the training state is in {checkpoint}: continue with "
-                           f"--resume {checkpoint}") from None
+            print(f"napari-midnet: interrupted; the training state is in {checkpoint}: continue with "
+                  f"--resume {checkpoint}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         raise
     training, metrics = outcome.card["training"], outcome.card.get("metrics")
     print(f"trained on {', '.join(training['train'])}; validated on {', '.join(training['validation']) or 'nothing'}",
@@ -59,7 +73,13 @@ def train(args) -> int:
         print(f"validation PSNR {metrics['before']['psnr']:.2f} -> {metrics['after']['psnr']:.2f} dB, "
               f"SSIM {metrics['before']['ssim']:.3f} -> {metrics['after']['ssim']:.3f} "
               f"(blurry input: {metrics['input']['psnr']:.2f} dB, {metrics['input']['ssim']:.3f})", file=sys.stderr)
-    save_weights(outcome.loaded.model, args.out, outcome.card)
+    from safetensors import SafetensorError
+
+    try:
+        save_weights(outcome.loaded.model, args.out, outcome.card)
+    except (OSError, SafetensorError) as error:
+        raise CliError(f"cannot write {args.out} ({error.strerror or error}); the training state is in "
+                       f"{outcome.result.checkpoint}: write it with --resume {outcome.result.checkpoint}") from None
     print(f"wrote {args.out} ({outcome.result.step} iterations; checkpoint {outcome.result.checkpoint})")
     return 0
 

@@ -356,8 +356,9 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, co
         raise OSError(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> tuple[int, dict]:
-    """Restores the training state; returns the step and the stored base-model scores."""
+def read_checkpoint(path: Path) -> dict:
+    """A training checkpoint's state, or one sentence (ValueError, FileNotFoundError) why it is
+    none: the command line asks this before any work."""
     import torch
 
     if not path.is_file():
@@ -373,6 +374,14 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> tuple[int,
         raise ValueError(f"{path.name} is no readable checkpoint (truncated, or another kind of file)") from None
     if not isinstance(state, dict) or not {"model", "optimizer", "step"} <= set(state):
         raise ValueError(f"{path.name} is a PyTorch file but no napari-midnet training checkpoint")
+    return state
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> tuple[int, dict]:
+    """Restores the training state; returns the step and the stored base-model scores."""
+    import torch
+
+    state = read_checkpoint(path)
     if state.get("architecture") != model.config.as_dict():
         raise ValueError(f"{path.name} was written for another architecture than the model being trained")
     model.load_state_dict(state["model"])
