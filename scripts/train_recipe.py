@@ -29,6 +29,8 @@ def train_command(recipe: dict, data: dict, data_dir: Path, runs: Path, iteratio
                 "--crop", str(recipe["crop"]), "--batch", str(recipe["batch"]), "--lr", str(recipe["lr"]),
                 "--iterations", str(iterations), "--seed", str(recipe["seed"]), "--checkpoints", str(runs / preset),
                 "--out", str(runs / f"{preset}.safetensors")]
+    if "max_minutes" in recipe:  # a wall-clock budget: the run stops there and is saved as it is
+        command += ["--max-minutes", str(recipe["max_minutes"])]
     checkpoint = runs / preset / "checkpoint.pt"
     return command + (["--resume", str(checkpoint)] if checkpoint.exists() else [])
 

@@ -22,6 +22,13 @@ def test_estimate_fills_the_control_and_adds_the_focus_map(dock, qtbot):  # noqa
     focus = viewer.layers["SEM blurry focus map (blur px)"]
     assert focus.data.shape == (691, 1024)  # the rows above the info bar
     assert tuple(focus.scale) == tuple(viewer.layers["SEM blurry"].scale)
+    assert widget.deblur.layer_combo.currentText() == "SEM blurry"  # issue 34.1: the map is no input
+    click(qtbot, control.estimate_button)  # issue 34.2: a second estimate replaces the map
+    qtbot.waitUntil(lambda: focus not in viewer.layers and "SEM blurry focus map (blur px)" in viewer.layers,
+                    timeout=WAIT_MS)
+    maps = [layer.name for layer in viewer.layers if "focus map" in layer.name]
+    assert maps == ["SEM blurry focus map (blur px)"]
+    assert viewer.layers.index(maps[0]) == viewer.layers.index("SEM blurry") + 1
 
 
 def test_a_blur_set_by_hand_reaches_the_kernel_aware_model(dock, qtbot):  # noqa: F811

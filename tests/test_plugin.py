@@ -70,7 +70,7 @@ def test_deblur_the_sample_adds_a_layer_and_leaves_the_source_alone(dock, qtbot)
     assert meta["blur"]["source"].startswith("estimated") and meta["blur"]["slices"][0]["sigma_major_px"] > 2
     assert {"tile", "overlap", "device", "seconds"} <= set(meta)
     assert meta["tile"] == TILE and meta["device"] == "cpu"  # the tile and device that ran, not "auto"
-    assert viewer.layers.index(result) == viewer.layers.index(source) + 1
+    assert viewer.layers[-1] is result  # on top: what the canvas shows
     assert np.array_equal(result.data[691:], source.data[691:])  # databar untouched
 
     # readouts against the sharp reference equal the core's numbers
@@ -195,6 +195,27 @@ def test_status_ends_on_done_and_the_chooser_stays_on_the_source(dock, qtbot):
     assert widget.deblur.message.text().startswith("Done in")
     assert viewer.layers.selection.active.name == "img deblurred"  # napari selects the new layer...
     assert widget.deblur.layer_combo.currentText() == "img"  # ...a second click still deblurs the source
+
+
+def test_the_newest_result_is_on_top_and_the_chooser_keeps_the_source_after_a_preview(dock, qtbot):
+    """Issue 34.1 and 34.3: a lower layer's result was put right above it, under an opaque upper
+    layer; a preview became the chooser's next input."""
+    viewer, widget = dock
+    lower = small_image(viewer, "lower")
+    small_image(viewer, "upper")
+    viewer.layers.selection.active = lower
+    assert widget.deblur.layer_combo.currentText() == "lower"
+    click(qtbot, widget.deblur.preview_button)
+    qtbot.waitUntil(lambda: "lower preview" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    assert viewer.layers.selection.active.name == "lower preview"  # napari activates it...
+    assert widget.deblur.layer_combo.currentText() == "lower"  # ...the chooser stays on the source
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: "lower deblurred" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    assert viewer.layers[-1].name == "lower deblurred"
+    viewer.layers.selection.active = viewer.layers["upper"]  # the user's own choice is followed
+    assert widget.deblur.layer_combo.currentText() == "upper"
 
 
 def test_an_untrained_preset_is_flagged_before_and_after_running(dock, qtbot, notifications):

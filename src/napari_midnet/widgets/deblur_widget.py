@@ -302,11 +302,18 @@ class DeblurWidget(QWidget):
                              on_return=lambda sigma: self._add_focus_map(layer, sigma))
 
     def _add_focus_map(self, source: Image, sigma, index: tuple = ()) -> None:
+        """One map per source: it replaces the source's older one and lies just above the source,
+        under any result (additive maps piled up would whiten the canvas and cover the result)."""
+        for older in [layer for layer in self.viewer.layers
+                      if layer.metadata.get("midnet", {}).get("focus_map_of") == source.name]:
+            self.viewer.layers.remove(older)
         dims = sigma.ndim
-        self.viewer.add_image(sigma, name=f"{source.name} focus map (blur px)", colormap="magma", opacity=0.5,
-                              blending="additive", scale=source.scale[-dims:], translate=source.translate[-dims:],
-                              units=source.units[-dims:],
-                              metadata={"midnet": {"focus_map_of": source.name, "slice": list(index) or None}})
+        added = self.viewer.add_image(
+            sigma, name=f"{source.name} focus map (blur px)", colormap="magma", opacity=0.5, blending="additive",
+            scale=source.scale[-dims:], translate=source.translate[-dims:], units=source.units[-dims:],
+            metadata={"midnet": {"focus_map_of": source.name, "slice": list(index) or None}})
+        if source in self.viewer.layers:
+            self.viewer.layers.move(self.viewer.layers.index(added), self.viewer.layers.index(source) + 1)
 
     def cancel(self) -> None:
         if self.worker is not None:
@@ -351,9 +358,8 @@ class DeblurWidget(QWidget):
         for older in self.viewer.layers:  # the newest result is the one on screen
             if older.metadata.get("midnet", {}).get("source") == source.name:
                 older.visible = False
-        result = self.viewer.add_image(data, **kwargs)
+        result = self.viewer.add_image(data, **kwargs)  # on top: the newest result is what the canvas shows
         if source in self.viewer.layers:
-            self.viewer.layers.move(self.viewer.layers.index(result), self.viewer.layers.index(source) + 1)
             self.layer_combo.setCurrentText(source.name)  # a second click deblurs the source again, not the result
         if outcome.sigma_map is not None:
             self._add_focus_map(source, outcome.sigma_map, index)

@@ -8,6 +8,11 @@ from qtpy.QtWidgets import QComboBox
 NONE = "(none)"
 
 
+def is_product(layer) -> bool:
+    """A layer napari-midnet added (its results, previews and focus maps carry their record)."""
+    return "midnet" in layer.metadata
+
+
 class ImageLayerCombo(QComboBox):
     def __init__(self, viewer, follow_active: bool = True, allow_none: bool = False, parent=None):
         super().__init__(parent)
@@ -42,8 +47,11 @@ class ImageLayerCombo(QComboBox):
             self._on_active()
 
     def _on_active(self, event=None) -> None:
+        """Follow the layer the user makes active; not one the plugin just added (a result, a
+        preview, a focus map: napari activates each new layer), which would become the next
+        input by accident. The user can still choose any of them here."""
         active = self.viewer.layers.selection.active
-        if self.follow_active and isinstance(active, Image):
+        if self.follow_active and isinstance(active, Image) and not is_product(active):
             self.setCurrentText(active.name)
 
     def layer(self) -> Image | None:
