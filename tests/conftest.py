@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,21 @@ def drain(generator):
     """Run a progress generator to the end; return (events, result)."""
     events = []
     return events, events_drain(generator, events.append)
+
+
+@pytest.fixture(autouse=True)
+def own_user_data_folder(tmp_path_factory, monkeypatch):
+    """Every test, and every command line it starts, gets a fresh per-user data folder: a user's
+    own checkpoints and results are never read or written by the suite; and no thread worker
+    outlives its test (issue 34.20)."""
+    from napari_midnet.io.files import DATA_FOLDER_VARIABLE
+
+    monkeypatch.setenv(DATA_FOLDER_VARIABLE, str(tmp_path_factory.mktemp("user-data")))
+    yield
+    if "qtpy" in sys.modules:  # a dock's workers (one may still be importing torch) end with their test
+        from qtpy.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(60_000)
 
 
 @pytest.fixture

@@ -29,6 +29,14 @@ def panel(make_napari_viewer, qtbot, tmp_path):
     dock.shutdown()
 
 
+def test_blurry_and_sharp_follow_the_samples_roles_when_the_dock_opens_first(panel):
+    """Issue 34.8: the layers came in as sharp, then blurry, and Blurry took the sharp one."""
+    viewer, _, panel = panel
+    viewer.open_sample("napari-midnet", "sem")
+    assert panel.data.blurry_combo.currentText() == "SEM blurry"
+    assert panel.data.sharp_combo.currentText() == "SEM sharp"
+
+
 def add_shifted_pairs(viewer, panel, seeds):
     """Blurry/sharp layer pairs (the sharp one shifted, as a refocus does), added to the list."""
     for seed in seeds:

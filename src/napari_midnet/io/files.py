@@ -217,8 +217,14 @@ def read_tiff_layout(path: str | os.PathLike) -> TiffLayout | None:
     return layout
 
 
+DATA_FOLDER_VARIABLE = "NAPARI_MIDNET_DATA"
+
+
 def user_data_folder() -> Path:
-    """napari-midnet's per-user data folder (checkpoints, streamed results)."""
+    """napari-midnet's per-user data folder (checkpoints, streamed results); NAPARI_MIDNET_DATA
+    moves it (the tests use a fresh one each, never the user's)."""
+    if os.environ.get(DATA_FOLDER_VARIABLE):
+        return Path(os.environ[DATA_FOLDER_VARIABLE])
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
     elif sys.platform == "darwin":

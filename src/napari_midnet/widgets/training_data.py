@@ -7,7 +7,7 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QFormLayout, QHBoxLayout, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 from ..training.pairs import TrainingSource
-from .layer_combo import ImageLayerCombo
+from .layer_combo import ImageLayerCombo, is_product
 from .plane import layer_array
 from .state import EntryKind, TrainingEntry
 
@@ -22,7 +22,7 @@ class TrainingDataList(QWidget):
         self.blurry_combo = ImageLayerCombo(viewer, follow_active=False)
         self.sharp_combo = ImageLayerCombo(viewer, follow_active=False)
         self.blurry_combo.currentTextChanged.connect(self._keep_pair_distinct)
-        viewer.layers.events.inserted.connect(self._keep_pair_distinct)
+        viewer.layers.events.inserted.connect(self._start_on_a_pair)
         self.entry_list = QListWidget()
         self.entry_list.setMaximumHeight(90)
         add_pair, add_sharp = QPushButton("Add pair"), QPushButton("Add sharp-only")
@@ -46,16 +46,22 @@ class TrainingDataList(QWidget):
     def disconnect_viewer(self) -> None:
         self.blurry_combo.disconnect_viewer()
         self.sharp_combo.disconnect_viewer()
-        self.viewer.layers.events.inserted.disconnect(self._keep_pair_distinct)
+        self.viewer.layers.events.inserted.disconnect(self._start_on_a_pair)
 
-    def _start_on_a_pair(self) -> None:
-        """A dock opened after the layers (e.g. the sample): Blurry on a layer whose name says
-        blurry, Sharp on another one."""
-        names = [self.blurry_combo.itemText(i) for i in range(self.blurry_combo.count())]
-        blurry = next((name for name in names if "blur" in name.lower()), None)
-        if blurry is not None:
-            self.blurry_combo.setCurrentText(blurry)
+    def _start_on_a_pair(self, *_) -> None:
+        """Blurry on a layer whose name says blurry, Sharp on one that says sharp, by their roles
+        and never by the order they came in (the dock may open before the sample or after it);
+        a choice whose name already fits its role is kept."""
+        for combo, role in ((self.blurry_combo, "blurry"), (self.sharp_combo, "sharp")):
+            if _role(combo.currentText()) != role:
+                names = [combo.itemText(i) for i in range(combo.count())]
+                fitting = next((name for name in names if _role(name) == role and not self._product(name)), None)
+                if fitting is not None:
+                    combo.setCurrentText(fitting)
         self._keep_pair_distinct()
+
+    def _product(self, name: str) -> bool:
+        return name in self.viewer.layers and is_product(self.viewer.layers[name])
 
     def _keep_pair_distinct(self, *_) -> None:
         """Blurry and Sharp never start on the same layer: Sharp moves to another one, preferring
@@ -138,3 +144,11 @@ def row(*widgets) -> QHBoxLayout:
     for widget in widgets:
         line.addWidget(widget)
     return line
+
+
+def _role(name: str) -> str | None:
+    """What a layer's name says it is: 'blurry', 'sharp' or nothing ('deblurred' is neither)."""
+    lower = name.lower()
+    if "blur" in lower and "deblur" not in lower:
+        return "blurry"
+    return "sharp" if "sharp" in lower else None
