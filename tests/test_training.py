@@ -83,6 +83,34 @@ def test_stop_writes_a_checkpoint_and_resume_continues_identically(tmp_path):
     assert resumed == pytest.approx(full[5:], rel=1e-5)
 
 
+def test_nothing_trained_writes_nothing_and_an_earlier_step_never_replaces_a_later_one(tmp_path):
+    """Issue 34.7: a Stop before the first step wrote a step-0 checkpoint over a finished run's."""
+    train_set, _ = synthetic_task()
+    config = TrainConfig(iterations=4, crop=32, batch=2, checkpoint_dir=str(tmp_path), seed=1)
+    _, stopped = drain(train(tiny(), train_set, [], config, should_stop=lambda: True))
+    assert stopped.stopped and stopped.checkpoint is None and not list(tmp_path.iterdir())
+    drain(train(tiny(), train_set, [], config))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 4
+    steps = []
+    _, second = drain(train(tiny(), train_set, [], config, should_stop=lambda: len(steps) >= 2 or steps.append(1)))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 4  # the later one kept
+    assert second.checkpoint == tmp_path / "checkpoint-step2.pt"
+    assert torch.load(second.checkpoint, weights_only=True)["step"] == 2
+
+
+def test_a_stop_during_registration_is_answered_at_once():
+    import time
+
+    from napari_midnet.events import StopRequested
+
+    sharp = sem_like((512, 512), seed=4)
+    asked = []
+    start = time.monotonic()
+    with pytest.raises(StopRequested):
+        make_pair("p", sharp, sharp, should_stop=lambda: len(asked) >= 2 or asked.append(1))
+    assert time.monotonic() - start < 1.0
+
+
 def test_closing_the_generator_leaves_a_resumable_checkpoint(tmp_path):
     train_set, _ = synthetic_task()
     config = TrainConfig(iterations=50, crop=32, batch=2, checkpoint_dir=str(tmp_path))

@@ -35,6 +35,16 @@ def drain(generator: Generator, on_event: Callable[[object], None] | None = None
             on_event(event)
 
 
+class StopRequested(Exception):  # noqa: N818 (control flow, not an error)
+    """Raised inside long steps (a pair's registration) that check a `should_stop` between their
+    small parts, so a Stop is answered within a second."""
+
+
+def never() -> bool:
+    """The `should_stop` of work nobody stops."""
+    return False
+
+
 @dataclass(frozen=True)
 class TileDone:
     """One tile of one slice restored."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from psygnal import evented
 
-from ..events import PairAligned
+from ..events import PairAligned, StopRequested, never
 from ..models.weights import LoadedModel, require_trainable, tensors_sha256
 from ..restoration.device import pick_device
 from .loop import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, train
@@ -44,10 +44,6 @@ class FinetuneSettings(TrainConfig):
     align: bool = True
     max_residual: float = 1.5  # pixels; pairs aligning worse are refused
     output_name: str = "fine-tuned"
-
-
-def never() -> bool:
-    return False
 
 
 @dataclass
@@ -106,7 +102,9 @@ def prepare_images(sources: list[TrainingSource], settings: FinetuneSettings, sh
             continue
         try:
             pair = make_pair(source.name, source.blurry, source.sharp, align=settings.align,
-                             max_residual=settings.max_residual)
+                             max_residual=settings.max_residual, should_stop=should_stop)
+        except StopRequested:
+            return None
         except PairError as error:
             yield PairAligned(source.name, str(error).removeprefix(f"{source.name}: "), float("inf"), False)
             raise

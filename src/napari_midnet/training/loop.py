@@ -13,7 +13,7 @@ import numpy as np
 
 from ..blur.estimate import BlurEstimate, noise_std
 from ..blur.simulate import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
-from ..events import CheckpointSaved, SpotFitted, TrainStep, Validated
+from ..events import CheckpointSaved, SpotFitted, TrainStep, Validated, never
 from ..io.files import user_data_folder
 from ..models.config import CONDITION_PLANES, pool_window
 from ..restoration.condition import condition_planes, uniform_covariances
@@ -264,8 +264,9 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     step, scores = 0, {}
     if resume is not None:
         step, scores = _load_checkpoint(Path(resume), model, optimizer, scheduler, rng)
+    first_step = step
     if conditioned:  # after the checkpoint: a bad one is reported before this work
-        yield from fit_spots(train_set + val_set)
+        yield from fit_spots(train_set + val_set, should_stop)
     val_pairs = validation_pairs(val_set, config.seed)
     result = TrainResult(model, step, False, None)
     # Validate (before and after) as the weights will run once loaded from the file this run's
@@ -279,16 +280,25 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
         result.after = result.before
         yield result.before
 
-    def save() -> CheckpointSaved:
-        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config, result)
-        result.checkpoint = checkpoint_path
-        return CheckpointSaved(step, checkpoint_path)
+    def save() -> CheckpointSaved | None:
+        """The state after this run's steps; nothing when it trained none, and never over a
+        checkpoint of a later step (an earlier run's: this one gets its own name)."""
+        if step == first_step:
+            return None
+        stored = _stored_step(checkpoint_path)
+        path = checkpoint_path if stored is None or stored <= step else checkpoint_path.with_stem(
+            f"{checkpoint_path.stem}-step{step}")
+        _save_checkpoint(path, model, optimizer, scheduler, rng, step, config, result)
+        result.checkpoint = path
+        return CheckpointSaved(step, path)
 
     try:
         while step < config.iterations:
             if should_stop():
                 result.stopped = True
-                yield save()
+                saved = save()
+                if saved is not None:
+                    yield saved
                 break
             inputs, targets = sample_batch(train_set, config, rng, conditioned)
             inputs, targets = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
@@ -309,7 +319,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
             if step % config.checkpoint_interval == 0 or step == config.iterations:
                 yield save()
     except (GeneratorExit, KeyboardInterrupt):  # napari closed, Ctrl-C: leave a resumable state
-        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, rng, step, config, result)
+        save()
         raise
     if val_pairs and result.after.step != step:  # stopped between validations: score what is returned
         result.after = validate(model, val_pairs, device, step)
@@ -320,12 +330,15 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     return result
 
 
-def fit_spots(images: list[TrainingImage]) -> Generator[SpotFitted, None, None]:
+def fit_spots(images: list[TrainingImage], should_stop: Callable[[], bool] = never
+              ) -> Generator[SpotFitted, None, None]:
     """Fit each real pair's defocus spot (calibration.py) once: a kernel-aware network trains
-    with it as the condition of that pair's crops."""
+    with it as the condition of that pair's crops. Stops between pairs when asked."""
     from .calibration import fit_degradation
 
     for image in images:
+        if should_stop():
+            return
         if image.blurry is not None and image.blur is None:
             image.blur = fit_degradation(image).blur()
             yield SpotFitted(image.name, image.blur.describe())
@@ -354,6 +367,19 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, co
             torch.save(state, tmp)
     except OSError as error:  # disk full, folder removed or read-only: say where and why
         raise OSError(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
+
+
+def _stored_step(path: Path) -> int | None:
+    """The step of the checkpoint at `path` (None: none there, or unreadable); memory-mapped,
+    so only the step is read."""
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+    except Exception:  # any unreadable file: nothing to protect
+        return None
 
 
 def read_checkpoint(path: Path) -> dict:

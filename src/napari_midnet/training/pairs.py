@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..blur.estimate import BlurEstimate
+from ..events import never
 from ..imaging import is_gray_rgb, mask_bounds, normalised, value_range
 from ..io.databar import detect_databar
 from ..io.files import IMAGE_SUFFIXES, read_image
@@ -60,7 +62,7 @@ def as_gray(image: np.ndarray, name: str) -> np.ndarray:
 
 
 def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, align: bool = True,
-              max_residual: float = 1.5) -> TrainingImage:
+              max_residual: float = 1.5, should_stop: Callable[[], bool] = never) -> TrainingImage:
     """Normalise, detect the databar, and (by default) align sharp onto blurry (registration.py)."""
     blurry = as_gray(np.asarray(blurry), f"{name} (blurry)")
     sharp = as_gray(np.asarray(sharp), f"{name} (sharp)")
@@ -71,7 +73,8 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, align: bool = Tr
     if align:
         sharp_rows = min(rows, _bar_or_height(sharp))
         try:
-            registration = register_pair(blurry_f, sharp_f, valid_rows=sharp_rows, max_residual=max_residual)
+            registration = register_pair(blurry_f, sharp_f, valid_rows=sharp_rows, max_residual=max_residual,
+                                         should_stop=should_stop)
         except RegistrationError as error:
             raise PairError(f"{name}: {error}") from None
         aligned = warp_to(sharp_f, registration, blurry.shape, order=3)

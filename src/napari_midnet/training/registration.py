@@ -8,9 +8,12 @@ a RANSAC affine fit of the tile displacements, and one refinement pass on the wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..events import StopRequested, never
 
 
 @dataclass
@@ -52,8 +55,10 @@ NOT_THE_SAME_FIELD = "check that both images show the same field"
 
 
 def register_pair(blurry: np.ndarray, sharp: np.ndarray, valid_rows: int | None = None,
-                  tile: int = 192, max_residual: float = 1.5) -> Registration:
-    """Estimate the affine map taking blurry pixel coordinates to sharp ones."""
+                  tile: int = 192, max_residual: float = 1.5, should_stop: Callable[[], bool] = never
+                  ) -> Registration:
+    """Estimate the affine map taking blurry pixel coordinates to sharp ones; raises
+    StopRequested between its parts once `should_stop` says so."""
 
     blurry = _as_float(blurry)
     sharp = _as_float(sharp)
@@ -69,14 +74,14 @@ def register_pair(blurry: np.ndarray, sharp: np.ndarray, valid_rows: int | None 
     tile = min(tile, min(blurry.shape) // 3)
     if tile < 32:
         raise RegistrationError("images are too small to register (need at least 96 x 96 pixels)")
-    reference = _matched_blur(blurry, sharp)
+    reference = _matched_blur(blurry, sharp, should_stop)
     matrix = np.eye(3)
     matrix[:2, 2] = _global_shift(blurry, reference)
     registration = Registration(matrix, np.inf, 0, 0)
     for _ in range(3):
         current = registration.transform()
         warped = warp_to(reference, registration, blurry.shape)
-        points, displacements = _tile_displacements(blurry, warped, tile)
+        points, displacements = _tile_displacements(blurry, warped, tile, should_stop)
         if len(points) < 6:
             raise RegistrationError(f"too few textured regions to align this pair; {NOT_THE_SAME_FIELD}")
         targets = current(points + displacements)
@@ -125,7 +130,7 @@ def _as_float(image: np.ndarray) -> np.ndarray:
     return (image - image.mean()) / (spread if spread > 0 else 1.0)
 
 
-def _matched_blur(blurry: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+def _matched_blur(blurry: np.ndarray, sharp: np.ndarray, should_stop: Callable[[], bool]) -> np.ndarray:
     """Blur the sharp frame to the sigma whose sharpness best matches the blurry frame."""
     from scipy.ndimage import gaussian_filter
 
@@ -134,6 +139,7 @@ def _matched_blur(blurry: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     target = sharpness(blurry)
     best, best_gap = sharp, abs(sharpness(sharp) - target)
     for sigma in (0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0):
+        _check(should_stop)
         candidate = gaussian_filter(sharp, sigma)
         gap = abs(sharpness(candidate) - target)
         if gap < best_gap:
@@ -152,7 +158,7 @@ def _global_shift(blurry: np.ndarray, reference: np.ndarray) -> tuple[float, flo
     return -float(shift[1]), -float(shift[0])
 
 
-def _tile_displacements(blurry: np.ndarray, warped: np.ndarray, tile: int):
+def _tile_displacements(blurry: np.ndarray, warped: np.ndarray, tile: int, should_stop: Callable[[], bool]):
     """Per-tile (x, y) centres and the residual displacement warped -> blurry at each."""
     from skimage.registration import phase_cross_correlation
 
@@ -160,6 +166,7 @@ def _tile_displacements(blurry: np.ndarray, warped: np.ndarray, tile: int):
     points, displacements = [], []
     step = tile // 2
     for y in range(0, blurry.shape[0] - tile + 1, step):
+        _check(should_stop)
         for x in range(0, blurry.shape[1] - tile + 1, step):
             a = blurry[y:y + tile, x:x + tile]
             b = warped[y:y + tile, x:x + tile]
@@ -194,3 +201,8 @@ def _robust_fit(points: np.ndarray, targets: np.ndarray) -> Registration:
         errors = np.linalg.norm(affine(points) - targets, axis=1)
     residual = float(np.median(errors[inliers])) if inliers.any() else float("inf")
     return Registration(affine.params, residual, int(inliers.sum()), len(points), polynomial)
+
+
+def _check(should_stop: Callable[[], bool]) -> None:
+    if should_stop():
+        raise StopRequested
