@@ -305,7 +305,11 @@ def test_the_dock_exports_the_chosen_model_and_loads_the_package_back(make_napar
     viewer = make_napari_viewer()
     _, dock = viewer.window.add_plugin_dock_widget("napari-midnet", "MIDNet Deblur")
     try:
+        dock.deblur.select_model("midnet-s-psf")  # issue 34.6: refused with the reason, before any dialog
+        assert not dock.export.export_button.isEnabled() and "kernel-aware" in dock.export.export_button.toolTip()
+        assert dock.export.message.text().startswith("Not exportable")
         dock.deblur.select_model(dock.registry.add_loaded(loaded, "tuned"))
+        assert dock.export.export_button.isEnabled() and dock.export.message.text() == ""
         out = tmp_path / "tuned.zip"
         dock.export.export(out)
         assert not dock.deblur.deblur_button.isEnabled() and dock.export.cancel_button.isEnabled()

@@ -54,9 +54,6 @@ def export_package(loaded: LoadedModel, out: str | Path, overwrite: bool = False
         raise ExportError(f"{out.name}: a bioimage.io package is written as a .zip file")
     if out.exists() and not overwrite:
         raise ExportError(f"{out} exists; pass --overwrite to replace it")
-    if not loaded.trained:
-        raise ExportError(f"{loaded.name} is untrained (no weights ship for this preset): its package would "
-                          "restore nothing; export weights that were trained or fine-tuned")
     check_exportable(loaded)
     require_extra(ExportError)
     model = copy.deepcopy(loaded.model).cpu().eval()

@@ -129,3 +129,19 @@ PRESETS: dict[str, Preset] = {
 }
 
 DEFAULT_MODEL = "midnet-s-psf"  # kernel-aware CPU default; the README says how it was trained and how it does
+
+
+def export_refusal(name: str, config: ModelConfig, trained: bool) -> str:
+    """Why a model cannot become a bioimage.io package, in one sentence ("" if it can): asked by
+    the export itself and, before any dialog, by the dock (without loading the model)."""
+    if not trained:
+        return (f"{name} is untrained (no weights ship for this preset): its package would restore nothing; "
+                "export weights that were trained or fine-tuned")
+    if config.architecture != Architecture.MIDNET:
+        return (f"{name} is a {config.architecture} network; bioimage.io export is for the MIDNet family "
+                "(midnet, midnet-s, nafnet and models fine-tuned from them)")
+    if config.kernel_aware:
+        return (f"{name} is kernel-aware: it takes the blur estimated by napari-midnet as {config.condition_planes} "
+                "extra input planes, which other bioimage.io tools cannot compute; export a blind model "
+                "(e.g. midnet-s) instead")
+    return ""

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from ..bundled import bundled_weights
-from .config import PRESETS
+from .config import PRESETS, export_refusal
 from .loader import load_model
 from .weights import LoadedModel
 
@@ -35,6 +35,15 @@ class ModelRegistry:
         if isinstance(source, LoadedModel):
             return source.model.config.kernel_aware
         return source in PRESETS and PRESETS[source].config.kernel_aware
+
+    def export_refusal(self, name: str) -> str:
+        """Why `name` cannot be exported to bioimage.io ("" if it can); presets answer without torch."""
+        source = self._sources.get(name)
+        if isinstance(source, LoadedModel):
+            return export_refusal(name, source.model.config, source.trained)
+        if source in PRESETS:
+            return export_refusal(name, PRESETS[source].config, not self.untrained(name))
+        return ""  # a weights file not loaded yet: the export says it if it must
 
     def add_file(self, path: str | Path) -> str:
         """Validate and register a weights file (raises WeightsError); returns its name."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from ..models.config import Architecture
+from ..models.config import export_refusal
 from ..models.weights import LoadedModel
 from ..models.zoo.common import quiet
 from .restore import RestoreOptions
@@ -21,14 +21,9 @@ class ExportError(ValueError):
 
 def check_exportable(loaded: LoadedModel) -> None:
     """One sentence for models a bioimage.io consumer could not run as we do."""
-    config = loaded.model.config
-    if config.architecture != Architecture.MIDNET:
-        raise ExportError(f"{loaded.name} is a {config.architecture} network; bioimage.io export is for the "
-                          "MIDNet family (midnet, midnet-s, nafnet and models fine-tuned from them)")
-    if config.kernel_aware:
-        raise ExportError(f"{loaded.name} is kernel-aware: it takes the blur estimated by napari-midnet as "
-                          f"{config.condition_planes} extra input planes, which other bioimage.io tools cannot "
-                          "compute; export a blind model (e.g. midnet-s) instead")
+    refusal = export_refusal(loaded.name, loaded.model.config, loaded.trained)
+    if refusal:
+        raise ExportError(refusal)
 
 
 def min_input_side(model) -> int:

@@ -30,6 +30,7 @@ class MidnetDock(QScrollArea):
         self.deblur.deblurred.connect(self.compare.set_pair)
         self.status.events.task.connect(self.update_enabled)
         self.settings.events.model.connect(self.finetune.update_enabled)
+        self.settings.events.model.connect(self.export.update_enabled)
         self.finetune.model_ready.connect(self.deblur.select_model)
 
         content = QWidget()

@@ -11,6 +11,9 @@ from ..models.registry import ModelRegistry
 from .state import DeblurSettings, RunStatus, Task
 from .workers import WorkerTracker
 
+EXPORT_TIP = ("Write the model chosen above as a bioimage.io package (zip) for Fiji, ilastik, QuPath or "
+              "bioimageio.core; tested before it is written")
+
 
 class ExportWidget(QWidget):
     def __init__(self, settings: DeblurSettings, status: RunStatus, registry: ModelRegistry,
@@ -19,8 +22,7 @@ class ExportWidget(QWidget):
         self.settings, self.status, self.registry, self.workers = settings, status, registry, workers
         self.worker = None
         self.export_button = QPushButton("Export to bioimage.io…")
-        self.export_button.setToolTip("Write the model chosen above as a bioimage.io package (zip) for Fiji, "
-                                      "ilastik, QuPath or bioimageio.core; tested before it is written")
+        self.export_button.setToolTip(EXPORT_TIP)
         self.export_button.clicked.connect(self._ask_path)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
@@ -36,9 +38,16 @@ class ExportWidget(QWidget):
         layout.addWidget(self.message)
         self.update_enabled()
 
-    def update_enabled(self) -> None:
-        self.export_button.setEnabled(not self.status.busy)
+    def update_enabled(self, *_) -> None:
+        """Refused models are refused here, with the reason, before any dialog."""
+        refusal = self.registry.export_refusal(self.settings.model)
+        self.export_button.setEnabled(not self.status.busy and not refusal)
+        self.export_button.setToolTip(refusal.capitalize() + "." if refusal else EXPORT_TIP)
         self.cancel_button.setEnabled(self.status.task is Task.EXPORT)
+        if refusal and self.status.task is not Task.EXPORT:
+            self.message.setText(f"Not exportable: {refusal}.")
+        elif self.message.text().startswith("Not exportable"):
+            self.message.setText("")
 
     def _ask_path(self) -> None:
         default = f"{self.settings.model}.zip".replace(" ", "_")
