@@ -296,6 +296,38 @@ def test_a_bad_scheduler_is_one_sentence_before_any_work(tmp_path, weights, caps
     assert code == 1 and "cannot reach the scheduler" in err and "Traceback" not in err
 
 
+def test_a_web_server_or_a_silent_listener_is_no_scheduler_in_one_sentence(tmp_path, weights, capsys):
+    """Issue 34.13: a dashboard's HTTP port ended in "Unable to allocate 3.07 EiB", a silent
+    listener hung for good. Both local, on the loopback address."""
+    import socket
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    pytest.importorskip("distributed", reason="the [cluster] extra is not installed")
+    tifffile.imwrite(tmp_path / "a.tif", image())
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # the server's own log would mix with the command's stderr
+            pass
+
+    web = HTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        for port, words in ((web.server_address[1], "is a web server"), (silent.getsockname()[1], "does not answer")):
+            start = time.monotonic()
+            code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", tmp_path / "out", "--model", weights,
+                               "--scheduler", f"tcp://127.0.0.1:{port}")
+            assert code == 1 and words in err and "Traceback" not in err and err.count("\n") == 1
+            assert time.monotonic() - start < 15 and not (tmp_path / "out" / "a.tif").exists()
+    finally:
+        web.shutdown()
+        web.server_close()
+        silent.close()
+
+
 @pytest.mark.slow
 def test_a_disk_that_fills_mid_write_fails_that_image_only_and_leaves_no_partial_file(tmp_path, weights):
     """Issue 18.8: simulated with a file-size limit (writes past it fail as on a full disk)."""

@@ -74,6 +74,8 @@ def connect(spec: str):
     except ImportError:
         raise ClusterError("--scheduler needs dask.distributed: pip install 'napari-midnet[cluster]'") from None
     if workers is None:
+        if spec.startswith("tcp://"):
+            probe_scheduler(spec)
         try:
             return Client(spec, timeout=f"{CONNECT_TIMEOUT_S}s"), None
         except (OSError, TimeoutError) as error:
@@ -81,6 +83,41 @@ def connect(spec: str):
                                "and reachable from here?") from None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
+
+
+HANDSHAKE_WAIT_S = 3  # a dask scheduler greets a new connection at once
+
+
+def probe_scheduler(spec: str) -> None:
+    """One sentence unless a dask scheduler answers at a tcp:// address: distributed's own client
+    hangs on a silent listener and, on an HTTP server (a dashboard's port), reads its reply as a
+    message length and tries to allocate exabytes."""
+    import socket
+
+    host, _, port = spec.removeprefix("tcp://").rpartition(":")
+    address = (host.strip("[]"), int(port)) if port.isdigit() else None
+    if address is None:
+        raise ClusterError(f"--scheduler {spec}: give the scheduler's port, e.g. tcp://HOST:8786")
+    try:
+        with socket.create_connection(address, timeout=CONNECT_TIMEOUT_S) as probe:
+            probe.settimeout(HANDSHAKE_WAIT_S)
+            try:
+                greeting = probe.recv(16)
+            except TimeoutError:  # silent: ask as a web browser would, to name what listens there
+                probe.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+                try:
+                    greeting = probe.recv(16) or b"(silent)"
+                except TimeoutError:
+                    greeting = b"(silent)"
+    except OSError as error:
+        raise ClusterError(f"cannot reach the scheduler at {spec} ({type(error).__name__}); is it running, "
+                           "and reachable from here?") from None
+    if greeting.startswith(b"HTTP"):
+        raise ClusterError(f"{spec} is a web server (a dask dashboard, usually port 8787?), not a dask scheduler "
+                           "(usually port 8786)")
+    if greeting == b"(silent)" or len(greeting) < 8 or int.from_bytes(greeting[:8], "little") > 2**32:
+        raise ClusterError(f"{spec} does not answer as a dask scheduler (nothing a scheduler sends came within "
+                           f"{HANDSHAKE_WAIT_S} s); is it the scheduler's address and port (usually 8786)?")
 
 
 def _model_plugin(model: str, backend: str):
