@@ -203,6 +203,27 @@ def test_focus_reports_the_documented_json_keys_and_writes_maps(tmp_path, capsys
     assert capsys.readouterr().out.startswith("sem_blurry.tif: out of focus, blur ")
 
 
+def test_focus_reads_a_zarr_as_deblur_does_and_refuses_two_maps_of_one_name(tmp_path, capsys):
+    """Issue 34.18."""
+    import shutil
+
+    import zarr
+
+    from napari_midnet.cli import main
+
+    blurry = read_image(sample_paths()["SEM blurry"])
+    zarr.create_array(str(tmp_path / "frame.zarr"), data=blurry[:600])
+    assert main(["focus", str(tmp_path / "frame.zarr"), "--map", str(tmp_path / "maps")]) == 0
+    assert capsys.readouterr().out.startswith("frame.zarr: out of focus, blur ")
+    assert (tmp_path / "maps" / "frame_blur.tif").is_file()
+    (tmp_path / "other").mkdir()
+    shutil.copy(sample_paths()["SEM blurry"], tmp_path / "other" / "sem_blurry.tif")
+    twins = [str(sample_paths()["SEM blurry"]), str(tmp_path / "other" / "sem_blurry.tif")]
+    assert main(["focus", *twins, "--map", str(tmp_path / "maps")]) == 1
+    assert "would both be written to" in capsys.readouterr().err
+    assert not (tmp_path / "maps" / "sem_blurry_blur.tif").exists()
+
+
 def test_focus_on_a_tiny_image_says_why_and_goes_on(tmp_path, capsys):
     import tifffile
 

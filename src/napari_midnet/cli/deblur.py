@@ -173,22 +173,29 @@ def export(args) -> int:
 
 def focus(args) -> int:
     """One sentence (or JSON object) per image; a bad file is reported and the rest go on."""
-    from ..io.files import check_writable_folder, collect_inputs, read_image, write_tiff
+    from ..io.files import check_writable_folder, collect_inputs, is_zarr_folder, plan_outputs, read_image, write_tiff
+    from ..io.stores import ZarrPlane
     from ..jobs.readouts import identify, middle_gray_plane
 
     inputs = collect_inputs(args.inputs)
     missing = [str(path) for path in inputs if not path.exists()]
     if not inputs or missing:
         raise CliError(f"input not found: {', '.join(missing)}" if missing else "no image files in the given inputs")
+    maps = [None] * len(inputs)
     if args.map:
         try:
+            maps = plan_outputs(inputs, args.map, "_blur", extension=".tif")  # two inputs, one map: refused
             check_writable_folder(args.map)
         except (ValueError, OSError) as error:
             raise CliError(str(error)) from None
     results, failed = [], []
-    for path in inputs:
+    for path, map_path in zip(inputs, maps):
         try:
-            plane = middle_gray_plane(read_image(path))
+            if is_zarr_folder(path):  # what deblur reads, focus reads
+                with ZarrPlane(path) as zarr_plane:
+                    plane = zarr_plane[:, :]
+            else:
+                plane = middle_gray_plane(read_image(path))
             blur_map = identify(plane)
         except (ValueError, OSError) as error:
             failed.append(path.name)
@@ -201,7 +208,7 @@ def focus(args) -> int:
         if args.map:
             sigma = np.full(plane.shape, np.nan, dtype=np.float32)  # NaN on the info bar
             sigma[:blur_map.shape[0]] = blur_map.sigma_map()
-            write_tiff(args.map / f"{path.stem}_blur.tif", sigma, overwrite=True,
+            write_tiff(map_path, sigma, overwrite=True,
                        provenance={"what": "blur sigma per pixel (px, geometric mean of the spot's axes)",
                                    "source": path.name, **estimate.as_dict()})
     if args.json:

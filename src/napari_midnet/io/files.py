@@ -153,11 +153,12 @@ def _format_by_content(path: Path) -> str | None:
     return actual
 
 
-def plan_outputs(inputs: list[Path], outdir: Path, suffix: str = "") -> list[Path]:
-    """`outdir/<stem><suffix>.tif` for each input (`.zarr` for a zarr); refuses (ValueError) two
-    inputs that would share an output (instruments reuse file names per session) or an output
-    that is its input."""
-    outputs = [outdir / f"{path.stem}{suffix}{'.zarr' if is_zarr_folder(path) else '.tif'}" for path in inputs]
+def plan_outputs(inputs: list[Path], outdir: Path, suffix: str = "", extension: str | None = None) -> list[Path]:
+    """`outdir/<stem><suffix>.tif` for each input (`.zarr` for a zarr, or `extension` for all);
+    refuses (ValueError) two inputs that would share an output (instruments reuse file names per
+    session) or an output that is its input."""
+    outputs = [outdir / f"{path.stem}{suffix}{extension or ('.zarr' if is_zarr_folder(path) else '.tif')}"
+               for path in inputs]
     first_source: dict[Path, Path] = {}
     for source, target in zip(inputs, outputs):
         key = target.resolve()
