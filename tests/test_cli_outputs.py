@@ -254,6 +254,14 @@ def test_shards_split_a_folder_deterministically_and_cover_it_once(tmp_path, wei
     for bad, words in (("3/2", "between 1 and N"), ("x", "K/N")):
         code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "o2", "--model", weights, "--shard", bad)
         assert code == 1 and words in err
+    code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "o3", "--model", weights, "--shard", "8/10")
+    assert code == 0 and "shard 8/10 has no image (5 inputs in 10 shards)" in err  # issue 34.19: said
+
+
+def test_a_kernel_aware_model_on_another_backend_names_the_way_that_works(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "a.tif", image())
+    code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", tmp_path / "out", "--backend", "onnx")
+    assert code == 1 and "--backend torch" in err and "--model midnet-s" in err
 
 
 @pytest.mark.slow

@@ -69,3 +69,11 @@ def test_sharpness_orders_a_real_defocus_series():
     score = {name: sharpness(io.imread(folder / f"series_0_def-13324_astx-466_asty219_{name}.png"))
              for name in ("pert5000", "base", "pert-5000")}  # -8.3, -13.3, -18.3 um defocus
     assert score["pert5000"] > score["base"] > score["pert-5000"]
+
+
+def test_noise_alone_scores_zero_sharpness_dark_or_bright():
+    """Issue 34.19: dark noise read -43.8, bright noise 0.000."""
+    rng = np.random.default_rng(0)
+    for level in (2.0, 200.0):
+        noise = np.clip(rng.normal(level, 1.5, (128, 128)), 0, 255).astype(np.uint8)
+        assert sharpness(noise) == 0.0

@@ -32,7 +32,8 @@ def sharpness(image: np.ndarray, mask: np.ndarray | None = None) -> float:
         return float(along_x + along_y)
 
     correlations = {lag: autocorrelation(lag) for lag in (1, 2, 4, 8)}
-    if correlations[1] <= 0:
+    variance = 2 * float(np.mean(data * data, dtype=np.float64))  # C(0), along x plus along y
+    if correlations[1] <= STRUCTURE_CORRELATION * variance:  # noise alone: the ratios are noise too
         return 0.0
     return float(sum(1.0 - correlations[2 * lag] / correlations[lag] for lag in (1, 2, 4)))
 

@@ -63,6 +63,9 @@ def with_backend(loaded, backend: str):
 
     if backend == DEFAULT_BACKEND:
         return loaded
+    if loaded.model.config.kernel_aware:  # the graph cannot compute the blur it takes as input
+        raise CliError(f"{loaded.name} is kernel-aware and runs on --backend torch only; for {backend}, "
+                       "choose a blind model (--model midnet-s)")
     if backend == "onnx" and not loaded.card.get("bioimageio_package"):
         print(f"napari-midnet: converting {loaded.name} to ONNX (a few seconds)…", file=sys.stderr)
     try:

@@ -142,6 +142,8 @@ def _shard(inputs: list, outputs: list, spec: str) -> tuple[list, list]:
         raise CliError(f"--shard {spec}: K must be between 1 and N ({count})")
     order = sorted(range(len(inputs)), key=lambda i: str(inputs[i]))
     mine = [i for rank, i in enumerate(order) if rank % count == index - 1]
+    if not mine:  # more shards than images: this one has nothing to do, and says so
+        print(f"napari-midnet: shard {spec} has no image ({len(inputs)} inputs in {count} shards)", file=sys.stderr)
     return [inputs[i] for i in mine], [outputs[i] for i in mine]
 
 

@@ -16,6 +16,8 @@ pairs are aligned automatically (a refocused re-acquisition is shifted and sligh
 EXAMPLES = {
     "deblur": "example: napari-midnet deblur raw/ -o deblurred --skip-existing\n"
               "         napari-midnet deblur frame.tif -o out --blur 4,2,30   (a known astigmatic blur)",
+    "info": "example: napari-midnet info            (version, device, every preset and its weights)\n"
+            "         napari-midnet info midnet-s-psf --json   (one model's card)",
     "focus": "example: napari-midnet focus raw/ --json\n"
              "         napari-midnet focus frame.tif --map maps/",
     "train": "example: napari-midnet train --pairs my_pairs --iterations 400 --out tuned.safetensors\n\n"
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = command("info", "version, device, presets and which weights ship; or one model's card")
     info.add_argument("model", nargs="?", metavar="MODEL", help="a preset name or weights file: print its card")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
 
     export = command("export", "write a model as a bioimage.io package (zip), tested by bioimageio.core")
     export.add_argument("model", metavar="MODEL", help="a preset name, weights file or bioimage.io package")
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-align", action="store_true", help="the pairs are aligned already")
     evaluate.add_argument("--wiener", action="store_true", help="also score the best Gaussian Wiener filter")
     evaluate.add_argument("--ensemble", action="store_true", help="score deblur --ensemble (8 flips/rotations)")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     return parser
 
 

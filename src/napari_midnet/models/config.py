@@ -138,8 +138,8 @@ def export_refusal(name: str, config: ModelConfig, trained: bool) -> str:
         return (f"{name} is untrained (no weights ship for this preset): its package would restore nothing; "
                 "export weights that were trained or fine-tuned")
     if config.architecture != Architecture.MIDNET:
-        return (f"{name} is a {config.architecture} network; bioimage.io export is for the MIDNet family "
-                "(midnet, midnet-s, nafnet and models fine-tuned from them)")
+        return (f"{name} is built on the {config.architecture.upper()} architecture; bioimage.io export is for "
+                "the MIDNet family (midnet, midnet-s, nafnet and models fine-tuned from them)")
     if config.kernel_aware:
         return (f"{name} is kernel-aware: it takes the blur estimated by napari-midnet as {config.condition_planes} "
                 "extra input planes, which other bioimage.io tools cannot compute; export a blind model "
