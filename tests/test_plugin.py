@@ -218,6 +218,14 @@ def test_the_newest_result_is_on_top_and_the_chooser_keeps_the_source_after_a_pr
     assert widget.deblur.layer_combo.currentText() == "upper"
 
 
+def test_the_dock_fits_the_width_napari_gives_it(dock):
+    """Issue 34.4: napari gives the dock 466 px at 1280x800 to 1920x1080; its content needed 576."""
+    viewer, widget = dock
+    viewer.open_sample("napari-midnet", "sem")
+    needed = widget.widget().minimumSizeHint().width() + widget.verticalScrollBar().sizeHint().width()
+    assert needed <= 466, needed
+
+
 def test_an_untrained_preset_is_flagged_before_and_after_running(dock, qtbot, notifications):
     viewer, widget = dock
     small_image(viewer)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..blur.estimate import BlurEstimate
 from .state import DeblurSettings
@@ -18,7 +27,9 @@ class BlurControl(QWidget):
     def __init__(self, settings: DeblurSettings, parent=None):
         super().__init__(parent)
         self.settings = settings
-        self.auto_check = QCheckBox("automatic (estimated per region)")
+        self.auto_check = QCheckBox("automatic")
+        self.auto_check.setToolTip("Estimated from the image, region by region (the focus map); untick to "
+                                   "set the spot by hand")
         self.auto_check.setChecked(settings.blur is None)
         self.major_spin = self._spin(0.0, MAX_SIGMA_PX, " px", "Defocus: sigma of the spot's major axis")
         self.minor_spin = self._spin(0.0, MAX_SIGMA_PX, " px", "sigma of the minor axis (equal: no astigmatism)")
@@ -31,10 +42,11 @@ class BlurControl(QWidget):
         self.focus_map_check.setChecked(settings.show_focus_map)
         self.focus_map_check.toggled.connect(lambda on: setattr(self.settings, "show_focus_map", on))
 
-        boxes = QHBoxLayout()
-        for label, spin in (("major", self.major_spin), ("minor", self.minor_spin), ("angle", self.angle_spin)):
-            boxes.addWidget(QLabel(label))
-            boxes.addWidget(spin)
+        boxes = QGridLayout()  # two rows: three boxes with their +/- buttons do not fit a narrow dock
+        for index, (label, spin) in enumerate((("major", self.major_spin), ("minor", self.minor_spin),
+                                               ("angle", self.angle_spin))):
+            boxes.addWidget(QLabel(label), index // 2, 2 * (index % 2))
+            boxes.addWidget(spin, index // 2, 2 * (index % 2) + 1)
         top = QHBoxLayout()
         top.addWidget(self.auto_check)
         top.addWidget(self.estimate_button)

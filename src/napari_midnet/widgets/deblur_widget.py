@@ -81,7 +81,9 @@ class DeblurWidget(QWidget):
         self.databar_check = QCheckBox("leave the SEM info bar untouched")
         self.databar_check.setChecked(settings.keep_databar)
         self.databar_check.toggled.connect(lambda on: self._set(keep_databar=on))
-        self.ensemble_check = QCheckBox("average 8 flips/rotations (about 5x slower, a little better)")
+        self.ensemble_check = QCheckBox("average 8 flips/rotations (5x slower)")
+        self.ensemble_check.setToolTip("Restore the image turned and flipped 8 ways and average: about 5x slower, "
+                                       "a little better")
         self.ensemble_check.setChecked(settings.ensemble)
         self.ensemble_check.toggled.connect(lambda on: self._set(ensemble=on))
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)
@@ -122,7 +124,8 @@ class DeblurWidget(QWidget):
         form.addRow("Overlap", self.overlap_spin)
         form.addRow("Stacks", self.stack_combo)
         form.addRow("Strength", strength_row)
-        form.addRow("Blur", self.blur_control)
+        form.addRow(QLabel("Blur"))  # the control spans the panel: its boxes need the width
+        form.addRow(self.blur_control)
         form.addRow(self.databar_check)
         form.addRow(self.ensemble_check)
         form.addRow(buttons)
