@@ -6,7 +6,7 @@ import pytest
 from napari_midnet.jobs.readouts import compute_readout
 from napari_midnet.models.config import DEFAULT_MODEL
 from napari_midnet.restoration.tiling import TILE
-from napari_midnet.widgets.compare_widget import grid_of
+from napari_midnet.widgets.compare_widget import camera_of, grid_of
 
 from .conftest import sem_like
 
@@ -134,6 +134,25 @@ def test_stack_current_slice_only(dock, qtbot):
     qtbot.waitUntil(lambda: widget.compare.readout is not None, timeout=WAIT_MS)
     viewer.dims.set_current_step(0, 0)  # another slice: Compare says so instead of measuring a mismatch
     qtbot.waitUntil(lambda: "holds slice 2 only" in widget.compare.alignment.text(), timeout=WAIT_MS)
+    click(qtbot, widget.compare.compare_button)  # issue 34.9: side by side is refused there too
+    assert not widget.compare.compare_button.isChecked() and not grid_of(viewer).enabled
+
+
+def test_back_to_the_normal_view_keeps_the_users_camera(dock, qtbot):
+    """Issue 34.9: the camera was reset (zoom 5.8 -> 1.15, centre moved)."""
+    viewer, widget = dock
+    small_image(viewer)
+    widget.deblur.strength_slider.setValue(0)  # quick: the input passes through
+    click(qtbot, widget.deblur.deblur_button)
+    qtbot.waitUntil(lambda: "img deblurred" in viewer.layers, timeout=WAIT_MS)
+    wait_idle(qtbot, widget)
+    camera = camera_of(viewer)
+    camera.zoom, camera.center = 5.8, (0.0, 30.0, 20.0)
+    before = (camera.zoom, *camera.center)
+    click(qtbot, widget.compare.compare_button)
+    assert grid_of(viewer).enabled
+    click(qtbot, widget.compare.compare_button)
+    assert (camera.zoom, *camera.center) == pytest.approx(before)
 
 
 def test_no_image_layer_is_a_notification(dock, qtbot, notifications):

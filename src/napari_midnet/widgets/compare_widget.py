@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget
 
@@ -155,11 +155,20 @@ class CompareWidget(QWidget):
         """Grid mode with just source and result (one shared camera), or back to before.
 
         napari gives every layer a grid cell in list order, hidden ones too, so source and result
-        move to the first two places while comparing; order and visibility come back afterwards.
+        move to the first two places while comparing; order, visibility and the user's camera
+        come back afterwards. A one-slice result seen at another slice is refused, as its
+        numbers are: one of the two cells would be empty.
         """
         layers = self.viewer.layers
         if on and self.source in layers and self.result in layers:
-            self._saved_view = ([layer.name for layer in layers], {layer.name: layer.visible for layer in layers})
+            elsewhere = slice_elsewhere(self.result, self.viewer)
+            if elsewhere:
+                show_info(elsewhere)
+                self.compare_button.setChecked(False)
+                return
+            camera = camera_of(self.viewer)
+            self._saved_view = ([layer.name for layer in layers], {layer.name: layer.visible for layer in layers},
+                                (tuple(camera.center), camera.zoom, tuple(camera.angles)))
             layers.move(layers.index(self.source), 0)
             layers.move(layers.index(self.result), 1)
             for layer in layers:
@@ -168,16 +177,16 @@ class CompareWidget(QWidget):
             grid.shape, grid.stride, grid.enabled = (1, 2), 1, True
             self.viewer.reset_view()
             self.compare_button.setText("Back to the normal view")
-        else:
+        elif not on and self._saved_view is not None:
             grid_of(self.viewer).enabled = False
-            if self._saved_view is not None:
-                order, visible = self._saved_view
-                for target, name in enumerate(name for name in order if name in layers):
-                    layers.move(layers.index(name), target)
-                for layer in layers:
-                    layer.visible = visible.get(layer.name, layer.visible)
+            order, visible, (center, zoom, angles) = self._saved_view
+            for target, name in enumerate(name for name in order if name in layers):
+                layers.move(layers.index(name), target)
+            for layer in layers:
+                layer.visible = visible.get(layer.name, layer.visible)
             self._saved_view = None
-            self.viewer.reset_view()  # the grid's zoom does not fit the normal view
+            camera = camera_of(self.viewer)
+            camera.center, camera.zoom, camera.angles = center, zoom, angles  # where the user was
             self.compare_button.setText("Compare side by side")
 
 
@@ -191,6 +200,11 @@ def slice_elsewhere(layer, viewer) -> str:
         return ""
     where = ", ".join(str(i) for i in slice_of)
     return f"'{layer.name}' holds slice {where} only: go to that slice to compare it with its source."
+
+
+def camera_of(viewer):
+    """The viewer's camera (napari >= 0.9 keeps it on the scene)."""
+    return viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
 
 
 def grid_of(viewer):
