@@ -24,6 +24,7 @@ from ..restoration.graphs import (
     ExportError,
     check_exportable,
     min_input_side,
+    pool_window_px,
     write_onnx,
     write_torchscript,
 )
@@ -171,7 +172,7 @@ def _description(loaded: LoadedModel, model, side: int, exported_sha: str) -> di
     from ..models.nets import count_parameters
 
     version = torch.__version__.split("+")[0]
-    kwargs = model.config.as_dict() | {"pool_window": _pool_window(model)}
+    kwargs = model.config.as_dict() | {"pool_window": pool_window_px(model)}
     scale = [{"id": "scale_linear", "kwargs": {"gain": 1 / GREY_LEVELS, "offset": 0.0}}]
     unscale = [{"id": "scale_linear", "kwargs": {"gain": GREY_LEVELS, "offset": 0.0}}]
     card = {key: value for key, value in loaded.card.items() if key != "sha256"}
@@ -235,10 +236,3 @@ def _test_or_refuse(rdf: Path, weight_format: str) -> None:
     if summary.status != "passed":
         raise ExportError(f"the package's own bioimageio.core test failed for {weight_format}: "
                           f"{first_error(summary)}; nothing was written")
-
-
-def _pool_window(model) -> int | None:
-    from ..models.nets.blocks import ChannelPool
-
-    pools = [module for module in model.modules() if isinstance(module, ChannelPool)]
-    return None if not pools or pools[0].window is None else pools[0].window * pools[0].downscale

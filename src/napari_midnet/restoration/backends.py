@@ -38,7 +38,13 @@ def for_backend(loaded: LoadedModel, backend: str) -> LoadedModel:
                 write_onnx(model, path, min_input_side(model))
             else:
                 write_torchscript(model, path)
-        runner = OnnxRunner(path, model) if backend == "onnx" else ScriptedRunner(path, model)
+        if backend == "onnx":
+            pooled = copy.deepcopy(model)
+            pooled.set_pool_window(None)  # every tile within the window pools globally, as eager torch does
+            write_onnx(pooled, Path(folder) / "model-global-pool.onnx", 2 * model.stride)
+            runner = OnnxRunner(path, Path(folder) / "model-global-pool.onnx", model)
+        else:
+            runner = ScriptedRunner(path, model)
     return LoadedModel(runner, loaded.name, loaded.card | {"backend": backend}, loaded.sha256)
 
 
@@ -68,31 +74,36 @@ class ScriptedRunner:
 
 
 class OnnxRunner:
-    """ONNX Runtime on the CPU. The graph takes multiples of the stride from the minimum side
-    on (where every pooling window fits), so tiles are mirror-padded to that and cropped back:
-    identical to eager PyTorch for tiles at least that large, close below it."""
+    """ONNX Runtime on the CPU, with two graphs, as eager torch has two branches: channel
+    attention pooled over the whole tile (tiles within the pooling window, the default tile
+    among them) and over a local window (larger tiles). The local graph takes multiples of the
+    stride from its minimum side on (where every window fits), so tiles between the window and
+    that side are mirror-padded to it: close to eager torch there, identical elsewhere."""
 
     restores_whole_planes = False
 
-    def __init__(self, path: Path, model):
+    def __init__(self, local_path: Path, global_path: Path, model):
         _require_onnxruntime()
         import onnxruntime as ort
 
-        from .graphs import min_input_side
+        from .graphs import min_input_side, pool_window_px
 
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.local = ort.InferenceSession(str(local_path), providers=["CPUExecutionProvider"])
+        self.pooled = ort.InferenceSession(str(global_path), providers=["CPUExecutionProvider"])
         self.config, self.stride, self.min_side = model.config, model.stride, min_input_side(model)
+        self.window = pool_window_px(model)
 
     def __call__(self, inputs):
         import torch
 
         array = inputs.detach().float().cpu().contiguous().numpy()
         height, width = array.shape[-2:]
-        pads = [(0, 0), (0, 0)] + [(0, self._valid(side) - side) for side in (height, width)]
+        pooled = self.window is None or max(height, width) <= self.window
+        session = self.pooled if pooled else self.local
+        minimum = self.stride if pooled else self.min_side
+        pads = [(0, 0), (0, 0)] + [(0, max(minimum, self.stride * -(-side // self.stride)) - side)
+                                   for side in (height, width)]
         mode = "reflect" if all(pad < side for (_, pad), side in zip(pads[2:], (height, width))) else "symmetric"
         padded = np.pad(array, pads, mode=mode) if any(pad for _, pad in pads) else array
-        output = self.session.run(None, {self.session.get_inputs()[0].name: padded})[0]
+        output = session.run(None, {session.get_inputs()[0].name: padded})[0]
         return torch.from_numpy(np.ascontiguousarray(output[..., :height, :width]))
-
-    def _valid(self, side: int) -> int:
-        return max(self.min_side, self.stride * -(-side // self.stride))

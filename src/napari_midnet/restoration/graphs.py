@@ -26,6 +26,14 @@ def check_exportable(loaded: LoadedModel) -> None:
         raise ExportError(refusal)
 
 
+def pool_window_px(model) -> int | None:
+    """Channel attention's pooling window in full-resolution pixels (None: global pooling)."""
+    from ..models.nets.blocks import ChannelPool
+
+    pools = [module for module in model.modules() if isinstance(module, ChannelPool)]
+    return None if not pools or pools[0].window is None else pools[0].window * pools[0].downscale
+
+
 def min_input_side(model) -> int:
     """The smallest side (a multiple of the stride) at which every local pooling window fits
     inside its feature map, so one exported graph (TorchScript or ONNX) covers all valid sizes,
