@@ -245,6 +245,20 @@ def test_the_dock_fits_the_width_napari_gives_it(dock):
     assert needed <= 466, needed
 
 
+def test_the_tile_box_steps_from_auto_to_the_automatic_tile_and_the_overlap_comes_back(dock):
+    """Issue 34.11: "+" from auto jumped to 79; the overlap cut for a small tile stayed cut."""
+    _, widget = dock
+    deblur = widget.deblur
+    deblur.tile_spin.stepBy(1)
+    assert deblur.tile_spin.value() == TILE and widget.settings.tile == TILE
+    deblur.tile_spin.setValue(deblur.tile_spin.minimum())
+    deblur.overlap_spin.setValue(100)
+    deblur.tile_spin.setValue(64)
+    assert deblur.overlap_spin.value() == 31 and widget.settings.overlap == 31
+    deblur.tile_spin.setValue(deblur.tile_spin.minimum())  # back to auto
+    assert widget.settings.tile is None and deblur.overlap_spin.value() == 100 and widget.settings.overlap == 100
+
+
 def test_an_untrained_preset_is_flagged_before_and_after_running(dock, qtbot, notifications):
     viewer, widget = dock
     small_image(viewer)

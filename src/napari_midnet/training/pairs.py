@@ -82,7 +82,7 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, align: bool = Tr
     else:
         if blurry.shape != sharp.shape:
             raise PairError(f"{name}: blurry {blurry.shape} and sharp {sharp.shape} differ in size; "
-                            "align the pair instead of --no-align")
+                            "align the pair (the dock's Align pairs; on the command line, leave out --no-align)")
         correlation = field_correlation(blurry_f[:rows], sharp_f[:rows])
         if correlation < SAME_FIELD_CORRELATION:
             raise PairError(f"{name}: blurry and sharp do not show the same field where they lie (correlation "

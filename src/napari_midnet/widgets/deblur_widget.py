@@ -28,7 +28,7 @@ from ..jobs.deblur import deblur_job, deblur_to_zarr_job, preview_region, result
 from ..jobs.readouts import identify
 from ..models.registry import ModelRegistry
 from ..restoration.device import Device, warm_up
-from ..restoration.tiling import MIN_TILE
+from ..restoration.tiling import MIN_TILE, TILE
 from .blur_control import BlurControl
 from .layer_combo import ImageLayerCombo
 from .plane import current_index, current_plane, full_resolution, is_lazy
@@ -66,15 +66,16 @@ class DeblurWidget(QWidget):
         self.device_combo.addItems([device.value for device in Device])
         self.device_combo.currentTextChanged.connect(self._on_device)
         self.device_label = QLabel("")
-        self.tile_spin = QSpinBox()  # its minimum means automatic; below 16 px no tile is accepted
+        self.tile_spin = TileSpin()  # its minimum means automatic; below 16 px no tile is accepted
         self.tile_spin.setRange(MIN_TILE - 1, 8192)
         self.tile_spin.setSingleStep(64)
         self.tile_spin.setSpecialValueText("auto")
         self.tile_spin.valueChanged.connect(self._on_tile)
         self.overlap_spin = QSpinBox()
-        self.overlap_spin.setRange(0, 512)
+        self.overlap_spin.setRange(0, TILE // 2 - 1)
         self.overlap_spin.setValue(settings.overlap)
-        self.overlap_spin.valueChanged.connect(lambda v: self._set(overlap=v))
+        self._chosen_overlap = settings.overlap  # what the user set; a smaller tile only caps it
+        self.overlap_spin.valueChanged.connect(self._on_overlap)
         self.stack_combo = QComboBox()
         self.stack_combo.addItems([ALL_SLICES, CURRENT_SLICE])
         self.stack_combo.currentTextChanged.connect(lambda t: self._set(current_slice_only=t == CURRENT_SLICE))
@@ -140,10 +141,20 @@ class DeblurWidget(QWidget):
             setattr(self.settings, key, value)
 
     def _on_tile(self, value: int) -> None:
-        """Automatic at the minimum; a set tile bounds the overlap (under half a tile)."""
+        """Automatic at the minimum; a tile bounds the overlap (under half a tile, the automatic
+        one too), and the user's overlap comes back when a larger tile allows it again."""
         tile = None if value < MIN_TILE else value
-        self._set(tile=tile)
-        self.overlap_spin.setMaximum(512 if tile is None else tile // 2 - 1)
+        limit = (tile or TILE) // 2 - 1
+        self.overlap_spin.blockSignals(True)
+        self.overlap_spin.setMaximum(limit)
+        self.overlap_spin.setValue(min(self._chosen_overlap, limit))
+        self.overlap_spin.blockSignals(False)
+        self.overlap_spin.setToolTip(f"Pixels shared by neighbouring tiles: below half a tile, at most {limit} here")
+        self._set(tile=tile, overlap=self.overlap_spin.value())
+
+    def _on_overlap(self, value: int) -> None:
+        self._chosen_overlap = value
+        self._set(overlap=value)
 
     def _on_strength(self, percent: int) -> None:
         self._set(strength=percent / 100)
@@ -401,3 +412,14 @@ class DeblurWidget(QWidget):
 def with_model(registry: ModelRegistry, name: str, job, *args):
     """Load the chosen model in the worker (seconds the first time), then run the job with it."""
     return (yield from job(registry.get(name), *args))
+
+
+class TileSpin(QSpinBox):
+    """The Tile box: its minimum reads "auto"; the first step up from there goes to the
+    automatic tile's size, not to the minimum plus a step."""
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt API)
+        if self.value() < MIN_TILE and steps > 0:
+            self.setValue(TILE)
+        else:
+            super().stepBy(steps)

@@ -52,5 +52,5 @@ class TrainingPlot(QWidget):
             painter.drawText(x, 28, f"{high:.3g}")
             painter.drawText(x, 16 + height, f"{low:.3g}")
         painter.setPen(QPen(Qt.GlobalColor.gray))
-        painter.drawText(margin, self.height() - 2, f"step (of {self.iterations})")
+        painter.drawText(margin, self.height() - 2, f"step (of {self.iterations})" if self.iterations > 1 else "step")
         painter.end()
