@@ -370,3 +370,9 @@ def test_a_corrupt_tile_in_a_tiled_tiff_is_one_sentence_and_the_batch_goes_on(tm
     code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "out", "--model", weights)
     assert code == 1 and "cannot read tiled.tif as an image" in err and "1 of 2 images failed: tiled.tif" in err
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["good.tif"]
+
+
+def test_a_blur_given_by_hand_is_never_reported_as_estimated(tmp_path, capsys):
+    """Issue 34.19: --blur 0 said "the input already looks in focus (estimated blur 0.0 px)"."""
+    code, _, err = run(capsys, "deblur", "--sample", "-o", tmp_path, "--blur", "0")
+    assert code == 0 and "blur given: in focus" in err and "estimated blur 0.0" not in err

@@ -148,7 +148,8 @@ def write_restored(source: Path, target: Path, plane, restored, record: dict, ov
 
 def file_deblurred(source: Path, target: Path, before: np.ndarray, after: np.ndarray, blur_log: BlurLog,
                    start: float) -> FileDeblurred:
-    known = blur_log.events[0].estimate if len(blur_log.events) == 1 else None  # one plane: estimated once
+    # one plane whose blur was estimated: the readout reuses that estimate (a blur the user gave is no estimate)
+    known = blur_log.events[0].estimate if len(blur_log.events) == 1 and not blur_log.events[0].given else None
     readout = compute_readout(before, after, source_blur=known)
     return FileDeblurred(source, target, readout, blur_log.sentence() if blur_log.events else "",
                          time.monotonic() - start)
