@@ -346,15 +346,19 @@ def test_a_disk_that_fills_mid_write_fails_that_image_only_and_leaves_no_partial
     inputs.mkdir()
     tifffile.imwrite(inputs / "big.tif", image((1024, 1024)))  # 2 MB of uint16 out: over the limit
     tifffile.imwrite(inputs / "small.tif", image((64, 80)))
-    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000)); "
-            "from napari_midnet.cli import main; sys.exit(main(sys.argv[1:]))")
-    done = subprocess.run([sys.executable, "-c", code, "deblur", str(inputs), "-o", str(tmp_path / "out"),
-                           "--model", str(weights)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "big.tif: could not write" in done.stderr and "the disk is full" in done.stderr
-    assert "1 of 2 images failed: big.tif" in done.stderr
-    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["small.tif"]  # no partial big.tif
+    for streamed, out in ((False, tmp_path / "out"), (True, tmp_path / "streamed")):  # issue 34.19: one wording
+        code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+                "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000)); "
+                "import napari_midnet.jobs.deblur as d, napari_midnet.restoration.tiling as t; "
+                + ("d.STREAM_ABOVE = t.LARGE_PLANE = 0; " if streamed else "")  # streamed, the scratch on disk
+                +
+                "from napari_midnet.cli import main; sys.exit(main(sys.argv[1:]))")
+        done = subprocess.run([sys.executable, "-c", code, "deblur", str(inputs), "-o", str(out),
+                               "--model", str(weights)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "big.tif: could not write" in done.stderr and "the disk is full" in done.stderr, done.stderr
+        assert "1 of 2 images failed: big.tif" in done.stderr
+        assert sorted(path.name for path in out.iterdir()) == ["small.tif"]  # no partial big.tif, no scratch
 
 
 def test_a_corrupt_tile_in_a_tiled_tiff_is_one_sentence_and_the_batch_goes_on(tmp_path, weights, capsys):

@@ -20,6 +20,7 @@ from ..io.files import (
     read_image,
     read_tiff_layout,
     single_plane_pixels,
+    write_failure,
     write_tiff,
     write_tiff_by_rows,
 )
@@ -105,10 +106,15 @@ def deblur_file(loaded: LoadedModel, options: RestoreOptions, source: Path, targ
         stream = streams(source)
     blur_log = BlurLog()
     if stream:
-        with open_plane(source) as plane:
-            restored, options = yield from _restore_streamed(plane, loaded, options, str(target.parent), blur_log)
-            before, after = write_restored(source, target, plane, restored, provenance(loaded, options, blur_log),
-                                           overwrite)
+        try:
+            with open_plane(source) as plane:
+                restored, options = yield from _restore_streamed(plane, loaded, options, str(target.parent), blur_log)
+                before, after = write_restored(source, target, plane, restored,
+                                               provenance(loaded, options, blur_log), overwrite)
+        except OSError as error:
+            if error.errno is None:  # already a sentence of ours
+                raise
+            raise OSError(f"could not write {target} ({write_failure(error)}); nothing was written") from None
     else:
         image = read_image(source)
         options = resolve_options(options, plane_shape(image.shape))
