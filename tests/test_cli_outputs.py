@@ -380,3 +380,10 @@ def test_a_blur_given_by_hand_is_never_reported_as_estimated(tmp_path, capsys):
     """Issue 34.19: --blur 0 said "the input already looks in focus (estimated blur 0.0 px)"."""
     code, _, err = run(capsys, "deblur", "--sample", "-o", tmp_path, "--blur", "0")
     assert code == 0 and "blur given: in focus" in err and "estimated blur 0.0" not in err
+
+
+def test_an_early_failure_leaves_no_empty_output_folder(tmp_path, capsys):
+    """Issue 34.19."""
+    tifffile.imwrite(tmp_path / "a.tif", image())
+    code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", tmp_path / "new" / "out", "--model", "nonesuch")
+    assert code == 1 and not (tmp_path / "new").exists()

@@ -20,7 +20,15 @@ from .common import (
 
 def deblur(args) -> int:
     """Every output is planned and checked before any compute; a bad file is reported and the
-    batch goes on; the exit status is 1 if any file failed."""
+    batch goes on; the exit status is 1 if any file failed. An output folder the run created
+    and left empty (it failed before writing) is removed again."""
+    from ..io.files import removed_if_left_empty
+
+    with removed_if_left_empty(args.outdir):
+        return _deblur(args)
+
+
+def _deblur(args) -> int:
     from ..blur.estimate import parse_blur
     from ..bundled import sample_paths
     from ..io.files import IMAGE_SUFFIXES, check_writable_folder, collect_inputs, plan_outputs

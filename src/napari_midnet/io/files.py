@@ -235,6 +235,20 @@ def user_data_folder() -> Path:
     return base / "napari-midnet"
 
 
+@contextmanager
+def removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """A folder the block creates is removed again if the block leaves it empty (a run that
+    failed before writing anything leaves no trace)."""
+    created = [] if folder.exists() else [folder, *(p for p in folder.parents if not p.exists())]
+    try:
+        yield
+    finally:
+        for made in created:  # the folder, then the parents made for it, while they stay empty
+            if not made.is_dir() or any(made.iterdir()):
+                break
+            made.rmdir()
+
+
 def check_writable_folder(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be written there, before any compute."""
     if folder.exists() and not folder.is_dir():
