@@ -295,7 +295,7 @@ def test_compare_forgets_deleted_layers(dock, qtbot):
     assert not widget.compare.compare_button.isEnabled() and "deleted" in widget.compare.alignment.text()
 
 
-def test_closing_the_dock_with_its_x_stops_its_jobs_without_freezing(dock, qtbot):
+def test_closing_the_dock_with_its_x_stops_its_jobs_without_freezing(dock, qtbot, notifications):
     import time
 
     from qtpy.QtCore import QThreadPool
@@ -309,6 +309,7 @@ def test_closing_the_dock_with_its_x_stops_its_jobs_without_freezing(dock, qtbot
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=60_000)
     qtbot.wait(200)
     assert "big deblurred" not in viewer.layers
+    assert not [text for text in notifications if "cancelled" in text]  # issue 34.11: no popup from a closed dock
 
 
 def test_deblur_with_a_labels_layer_selected_says_which_image_it_deblurs(dock, qtbot, notifications):

@@ -394,7 +394,8 @@ class DeblurWidget(QWidget):
     def _on_finished(self) -> None:
         """The last word on a run: progress messages may not outlive it."""
         if self.worker is not None and self.worker.abort_requested:
-            show_info("Deblur cancelled; no layer was added.")
+            if not self.workers.closed:  # a dock the user closed says nothing more
+                show_info("Deblur cancelled; no layer was added.")
             self._final_message = "Cancelled; no layer was added."
             self.progress_bar.setValue(0)
         self.message.setText(self._final_message)

@@ -28,6 +28,7 @@ class WorkerTracker:
     def __init__(self):
         self._workers: set = set()
         self._stoppers: dict = {}
+        self.closed = False  # the dock is closing: its jobs end quietly
 
     def _forget(self, worker) -> None:
         self._workers.discard(worker)
@@ -58,6 +59,7 @@ class WorkerTracker:
         """Ask every worker to quit at its next tile or step. Returns at once: a job ends in the
         background (training still writes its checkpoint), so closing the dock never freezes
         napari. Only quitting the application waits (`wait_ms`), so the process outlives them."""
+        self.closed = True
         for worker in list(self._workers):
             self._stoppers.get(worker, worker.quit)()
         if wait_ms:
