@@ -28,6 +28,30 @@ def test_finetuning_beats_the_base_on_a_synthetic_task(tmp_path):
     assert all((base.model.state_dict()[k] == v).all() for k, v in before.items())  # base untouched
 
 
+def test_resuming_a_kernel_aware_run_does_not_fit_its_pairs_again(tmp_path):
+    """Issue 34.11: Resume re-fitted every pair's spot (4 of its 5 s)."""
+    import torch
+
+    from napari_midnet.events import SpotFitted
+    from napari_midnet.models.config import CONDITION_PLANES, ModelConfig
+    from napari_midnet.models.nets import MIDNet
+    from napari_midnet.models.weights import LoadedModel
+
+    torch.manual_seed(0)
+    config = ModelConfig(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1),
+                         condition_planes=CONDITION_PLANES)
+    base = LoadedModel(MIDNet(config).eval(), "tiny-psf", {"trained": True}, "0" * 64)
+    blurry, sharp = blurred_pair(0, shape=(256, 192))
+    sources = [TrainingSource("only", sharp, blurry)]
+    settings = FinetuneSettings(iterations=2, crop=48, batch=2, checkpoint_dir=str(tmp_path), align=False)
+    events, first = drain(finetune_job(FinetuneRequest(base, settings, sources)))
+    assert sum(isinstance(event, SpotFitted) for event in events) == 1
+    settings.iterations = 4
+    events, _ = drain(finetune_job(FinetuneRequest(base, settings, sources, resume=first.result.checkpoint,
+                                                   prepared=first.images)))
+    assert not [event for event in events if isinstance(event, SpotFitted)]
+
+
 def test_single_image_validates_on_a_disjoint_strip(tmp_path):
     blurry, sharp = blurred_pair(0, shape=(256, 192))
     settings = FinetuneSettings(iterations=2, crop=48, batch=2, checkpoint_dir=str(tmp_path), align=False)

@@ -20,7 +20,7 @@ from psygnal import evented
 from ..events import PairAligned, StopRequested, never
 from ..models.weights import LoadedModel, require_trainable, tensors_sha256
 from ..restoration.device import pick_device
-from .loop import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, train
+from .loop import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, fit_spots, train
 from .pairs import (
     PairError,
     TrainingImage,
@@ -162,6 +162,8 @@ def finetune_job(request: FinetuneRequest) -> Generator[object, None, FinetuneOu
     images = request.prepared or (yield from prepare_images(sources, settings, request.should_stop))
     if images is None:  # stopped while aligning: nothing trained, nothing to keep
         return FinetuneOutcome(request.base, TrainResult(request.base.model, 0, True, None))
+    if request.base.model.config.kernel_aware:  # on the images kept for Resume, so it never fits them again
+        yield from fit_spots(images, request.should_stop)
     train_set, val_set = split_validation(images, settings.validation)
     config = TrainConfig(**{f.name: getattr(settings, f.name) for f in fields(TrainConfig)})
     config.checkpoint_dir = str(folder)
