@@ -31,22 +31,14 @@ def deblur(args) -> int:
 def _deblur(args) -> int:
     from ..blur.estimate import parse_blur
     from ..bundled import sample_paths
-    from ..io.files import IMAGE_SUFFIXES, check_writable_folder, collect_inputs, plan_outputs
+    from ..io.files import collect_inputs
+    from ..jobs.batch import plan_batch
     from ..jobs.deblur import deblur_file
     from ..restoration.restore import RestoreOptions
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
-    if not inputs:
-        raise CliError("no image files in the given inputs (give files or folders, or --sample)")
-    if args.overwrite and args.skip_existing:
-        raise CliError("--overwrite and --skip-existing contradict each other; choose one")
     try:
         given_blur = parse_blur(args.blur)
-    except ValueError as error:
-        raise CliError(f"--{error}") from None
-    if any(sep in args.suffix for sep in ("/", "\\")) or args.suffix in (".", ".."):
-        raise CliError(f"--suffix {args.suffix!r} is a part of a file name and cannot hold a path separator")
-    try:
         RestoreOptions(tile=args.tile, overlap=args.overlap, strength=args.strength).check()
     except ValueError as error:
         raise CliError(f"--{error}") from None
@@ -58,23 +50,14 @@ def _deblur(args) -> int:
             local_workers(args.scheduler)
         except ClusterError as error:
             raise CliError(str(error)) from None
-    missing = [str(path) for path in inputs if not path.exists()]
-    if missing:
-        raise CliError(f"input not found: {', '.join(missing)}")
-    if args.outdir.suffix.lower() in IMAGE_SUFFIXES and not args.outdir.is_dir():
-        raise CliError(f"-o names the output folder, and {args.outdir} looks like an image file name; "
-                       f"give a folder (outputs are named after their inputs, e.g. {args.outdir.parent / 'out'})")
     try:
-        outputs = plan_outputs(inputs, args.outdir, args.suffix)
-        check_writable_folder(args.outdir)
-    except (ValueError, OSError) as error:
+        plan = plan_batch(inputs, args.outdir, args.suffix, args.overwrite, args.skip_existing, args.shard)
+    except ValueError as error:
         raise CliError(str(error)) from None
-    if args.shard:
-        inputs, outputs = _shard(inputs, outputs, args.shard)
-    existing = [target for target in outputs if target.exists()]
-    if existing and not (args.overwrite or args.skip_existing):
-        which = f"{existing[0]} exists" if len(existing) == 1 else f"{len(existing)} outputs exist, e.g. {existing[0]},"
-        raise CliError(f"{which} already; use --overwrite to replace or --skip-existing to keep existing outputs")
+    if plan.note:
+        print(f"napari-midnet: {plan.note}", file=sys.stderr)
+    for source, target in plan.skipped:
+        print(f"{source.name}: {target} exists, skipped")
     loaded = with_backend(load_model_or_fail(args.model), args.backend)
     options = RestoreOptions(tile=args.tile, overlap=args.overlap, device=args.device,
                              float32=args.float32, keep_databar=not args.include_databar,
@@ -82,12 +65,7 @@ def _deblur(args) -> int:
     if given_blur is not None and not loaded.model.config.kernel_aware:
         print(f"napari-midnet: note: {loaded.name} is a blind model; --blur is used by kernel-aware models "
               "only (e.g. midnet-s-psf)", file=sys.stderr)
-    todo = []
-    for source, target in zip(inputs, outputs):
-        if args.skip_existing and target.exists():
-            print(f"{source.name}: {target} exists, skipped")
-        else:
-            todo.append((source, target))
+    todo = plan.todo
     failed = []
     if args.scheduler:
         failed = _deblur_on_cluster(todo, args, options, loaded)
@@ -98,7 +76,8 @@ def _deblur(args) -> int:
             failed.append(source.name)
             print(f"napari-midnet: error: {source.name}: {error}", file=sys.stderr)
     if failed:
-        print(f"napari-midnet: {len(failed)} of {len(inputs)} images failed: {', '.join(failed)}", file=sys.stderr)
+        total = len(plan.todo) + len(plan.skipped)
+        print(f"napari-midnet: {len(failed)} of {total} images failed: {', '.join(failed)}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
 
@@ -137,22 +116,6 @@ def _deblur_on_cluster(todo: list, args, options, loaded) -> list[str]:
     except ClusterError as error:
         raise CliError(str(error)) from None
     return failed
-
-
-def _shard(inputs: list, outputs: list, spec: str) -> tuple[list, list]:
-    """The K-th of N interleaved slices of the (sorted) inputs; outputs were planned for all
-    of them first, so two shards never write one name."""
-    try:
-        index, count = (int(part) for part in spec.split("/"))
-    except ValueError:
-        raise CliError(f"--shard takes K/N, e.g. 3/10, not {spec!r}") from None
-    if not 1 <= index <= count:
-        raise CliError(f"--shard {spec}: K must be between 1 and N ({count})")
-    order = sorted(range(len(inputs)), key=lambda i: str(inputs[i]))
-    mine = [i for rank, i in enumerate(order) if rank % count == index - 1]
-    if not mine:  # more shards than images: this one has nothing to do, and says so
-        print(f"napari-midnet: shard {spec} has no image ({len(inputs)} inputs in {count} shards)", file=sys.stderr)
-    return [inputs[i] for i in mine], [outputs[i] for i in mine]
 
 
 def _report(done) -> None:
