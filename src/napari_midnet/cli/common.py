@@ -59,14 +59,14 @@ def load_model_or_fail(spec: str):
 def with_backend(loaded, backend: str):
     """The model on another backend (TorchScript, ONNX), or one sentence why not."""
     from ..models.weights import WeightsError
-    from ..restoration.backends import DEFAULT_BACKEND, for_backend
+    from ..restoration.backends import DEFAULT_BACKEND, Backend, for_backend
 
     if backend == DEFAULT_BACKEND:
         return loaded
     if loaded.model.config.kernel_aware:  # the graph cannot compute the blur it takes as input
         raise CliError(f"{loaded.name} is kernel-aware and runs on --backend torch only; for {backend}, "
                        "choose a blind model (--model midnet-s)")
-    if backend == "onnx" and not loaded.card.get("bioimageio_package"):
+    if backend == Backend.ONNX and not loaded.card.get("bioimageio_package"):
         print(f"napari-midnet: converting {loaded.name} to ONNX (a few seconds)…", file=sys.stderr)
     try:
         return for_backend(loaded, backend)

@@ -17,7 +17,6 @@ workers), whose workers must see the same file system. dask.distributed is the o
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from ..events import BlurIdentified, TileDone, drain, tap
 from ..restoration.device import pick_device
 from ..restoration.restore import RestoredPlane, RestoreOptions, band_bounds, finished_plane, plan_plane, restore_band
 from ..restoration.tiling import Scratch
-from .deblur import BlurLog, deblur_file, file_deblurred, open_plane, provenance, write_restored
+from .deblur import JobRun, deblur_file, file_deblurred, open_plane, write_restored
 
 PLUGIN_NAME = "napari-midnet-model"
 TASK_RETRIES = 2  # a task whose worker died runs again elsewhere, this many times
@@ -184,11 +183,12 @@ def deblur_in_bands(client, loaded, options: RestoreOptions, source: Path, targe
     returns its deblur.FileDeblurred. Ctrl-C cancels the bands and leaves no output or scratch."""
     from distributed import KilledWorker, as_completed
 
-    start, blur_log, futures = time.monotonic(), BlurLog(), {}
+    run, futures = JobRun(loaded, options), {}
     scratch_path = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.scratch"
     try:
         with open_plane(source) as plane:
-            plan = yield from tap(plan_plane(plane, loaded.model, options), blur_log.note)
+            plan = yield from tap(plan_plane(plane, loaded.model, options), run.blur_log.note)
+            run.options = plan.options  # as resolved for this plane
             bands = band_bounds(plan, plane.shape[1], BAND_TILE_ROWS) if plan.structured else []
             if bands:
                 with open(scratch_path, "wb") as scratch:
@@ -206,12 +206,12 @@ def deblur_in_bands(client, loaded, options: RestoreOptions, source: Path, targe
                                           sum(sums[band] for band in bands))
             else:  # nothing to deblur: it passes through
                 restored = RestoredPlane(plane, plan.dtype, rows=0)
-            record = provenance(loaded, plan.options, blur_log) | {"bands": len(bands)}
-            before, after = write_restored(source, target, plane, restored, record, overwrite)
+            before, after = write_restored(source, target, plane, restored, run.provenance(bands=len(bands)),
+                                           overwrite)
     finally:
         client.cancel(list(futures))
         scratch_path.unlink(missing_ok=True)
-    return file_deblurred(source, target, before, after, blur_log, start)
+    return file_deblurred(source, target, before, after, run)
 
 
 def _band_on_worker(source: Path, plan, band: tuple[int, int], scratch_path: Path, device: str) -> float:

@@ -64,17 +64,45 @@ class BlurLog:
                 "slices": [event.estimate.as_dict() for event in self.events]}
 
 
+class JobRun:
+    """What every deblur job records once: when it started, the model, the options as they ran
+    (resolved for the image: tile, device) and the blur it was given or found; its `provenance`
+    is the result's record."""
+
+    def __init__(self, loaded: LoadedModel, options: RestoreOptions):
+        self.loaded, self.options, self.start, self.blur_log = loaded, options, time.monotonic(), BlurLog()
+
+    def restore(self, image) -> Generator[TileDone | BlurIdentified, None, np.ndarray]:
+        """An in-memory image (a plane or a stack) restored."""
+        self.options = resolve_options(self.options, plane_shape(np.shape(image)))
+        return (yield from tap(restore(image, self.loaded.model, self.options), self.blur_log.note))
+
+    def restore_streamed(self, plane, scratch_dir: str) -> Generator[TileDone | BlurIdentified, None, object]:
+        """A lazy 2-D plane restored, its rows in a scratch (a RestoredPlane the caller closes)."""
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+        options = resolve_options(self.options, plane.shape)
+        self.options = replace(options, scratch_dir=options.scratch_dir or scratch_dir)
+        done = []
+        yield from tap(restore_planes(plane, self.loaded.model, self.options,
+                                      lambda index, count, restored: done.append(restored)), self.blur_log.note)
+        return done[0]
+
+    def provenance(self, **extra) -> dict:
+        return provenance(self.loaded, self.options, self.blur_log) | extra
+
+    def seconds(self) -> float:
+        return round(time.monotonic() - self.start, 3)
+
+
 def deblur_job(loaded: LoadedModel, options: RestoreOptions, image: np.ndarray, show_focus_map: bool = False
                ) -> Generator[TileDone | BlurIdentified, None, DeblurOutcome]:
     """The dock's job for an in-memory layer (a plane or a stack); the outcome carries the focus
     map a kernel-aware model was given when `show_focus_map`."""
-    start = time.monotonic()
-    options = resolve_options(options, plane_shape(np.shape(image)))
-    blur_log = BlurLog()
-    data = yield from tap(restore(image, loaded.model, options), blur_log.note)
-    record = provenance(loaded, options, blur_log) | {"seconds": round(time.monotonic() - start, 3)}
-    maps = blur_log.events and show_focus_map
-    return DeblurOutcome(data, record, blur_log, blur_log.events[0].focus_map.sigma_map() if maps else None)
+    run = JobRun(loaded, options)
+    data = yield from run.restore(image)
+    events = run.blur_log.events
+    sigma_map = events[0].focus_map.sigma_map() if events and show_focus_map else None
+    return DeblurOutcome(data, run.provenance(seconds=run.seconds()), run.blur_log, sigma_map)
 
 
 @dataclass
@@ -101,28 +129,23 @@ def deblur_file(loaded: LoadedModel, options: RestoreOptions, source: Path, targ
     tiled (pyramidal when large) TIFF or an OME-Zarr: memory depends on the image width, not its
     height. The pixels are the in-memory path's (one job); the readout is of the central crop.
     """
-    start = time.monotonic()
-    if stream is None:
-        stream = streams(source)
-    blur_log = BlurLog()
-    if stream:
+    run = JobRun(loaded, options)
+    if stream if stream is not None else streams(source):
         try:
             with open_plane(source) as plane:
-                restored, options = yield from _restore_streamed(plane, loaded, options, str(target.parent), blur_log)
-                before, after = write_restored(source, target, plane, restored,
-                                               provenance(loaded, options, blur_log), overwrite)
+                restored = yield from run.restore_streamed(plane, str(target.parent))
+                before, after = write_restored(source, target, plane, restored, run.provenance(), overwrite)
         except OSError as error:
             if error.errno is None:  # already a sentence of ours
                 raise
             raise OSError(f"could not write {target} ({write_failure(error)}); nothing was written") from None
     else:
         image = read_image(source)
-        options = resolve_options(options, plane_shape(image.shape))
-        restored = yield from tap(restore(image, loaded.model, options), blur_log.note)
+        restored = yield from run.restore(image)
         write_tiff(target, restored, overwrite=overwrite, layout=read_tiff_layout(source),
-                   provenance=provenance(loaded, options, blur_log) | {"source": source.name})
+                   provenance=run.provenance(source=source.name))
         before, after = middle_gray_plane(image), middle_gray_plane(restored)
-    return file_deblurred(source, target, before, after, blur_log, start)
+    return file_deblurred(source, target, before, after, run)
 
 
 def streams(source: Path) -> bool:
@@ -152,48 +175,35 @@ def write_restored(source: Path, target: Path, plane, restored, record: dict, ov
         restored.close()
 
 
-def file_deblurred(source: Path, target: Path, before: np.ndarray, after: np.ndarray, blur_log: BlurLog,
-                   start: float) -> FileDeblurred:
+def file_deblurred(source: Path, target: Path, before: np.ndarray, after: np.ndarray, run: JobRun) -> FileDeblurred:
+    events = run.blur_log.events
     # one plane whose blur was estimated: the readout reuses that estimate (a blur the user gave is no estimate)
-    known = blur_log.events[0].estimate if len(blur_log.events) == 1 and not blur_log.events[0].given else None
+    known = events[0].estimate if len(events) == 1 and not events[0].given else None
     readout = compute_readout(before, after, source_blur=known)
-    return FileDeblurred(source, target, readout, blur_log.sentence() if blur_log.events else "",
-                         time.monotonic() - start)
+    return FileDeblurred(source, target, readout, run.blur_log.sentence() if events else "", run.seconds())
 
 
 def deblur_to_zarr_job(loaded: LoadedModel, options: RestoreOptions, plane, target: Path
                        ) -> Generator[TileDone | BlurIdentified, None, DeblurOutcome]:
     """The dock's job for a lazy (dask, zarr, multiscale) 2-D layer: streamed, its result written
     to an OME-Zarr at `target` with its pyramid; the outcome's data are the opened levels."""
-    start = time.monotonic()
-    blur_log = BlurLog()
-    restored, options = yield from _restore_streamed(plane, loaded, options, str(target.parent), blur_log)
-    record = provenance(loaded, options, blur_log) | {"streamed": True, "written_to": str(target)}
+    run = JobRun(loaded, options)
+    restored = yield from run.restore_streamed(plane, str(target.parent))
+    record = run.provenance(streamed=True, written_to=str(target))
     try:
         levels = write_zarr_by_rows(target, plane.shape, restored.dtype, restored.rows, {"midnet": record})
     finally:
         restored.close()
     import dask.array as da
 
-    return DeblurOutcome([da.from_zarr(level) for level in levels],
-                         record | {"seconds": round(time.monotonic() - start, 3)}, blur_log)
+    return DeblurOutcome([da.from_zarr(level) for level in levels], record | {"seconds": run.seconds()},
+                         run.blur_log)
 
 
 def result_path(layer_name: str) -> Path:
     """A new OME-Zarr in the per-user results folder for a streamed result of `layer_name`."""
     stem = re.sub(r"[^\w.-]+", "_", layer_name).strip("._") or "image"
     return results_folder() / f"{stem}-deblurred-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.zarr"
-
-
-def _restore_streamed(plane, loaded: LoadedModel, options: RestoreOptions, scratch_dir: str, blur_log: BlurLog):
-    """Restore a lazy 2-D plane; returns (its RestoredPlane, the options as they ran)."""
-    Path(scratch_dir).mkdir(parents=True, exist_ok=True)
-    options = resolve_options(options, plane.shape)
-    options = replace(options, scratch_dir=options.scratch_dir or scratch_dir)
-    done = []
-    yield from tap(restore_planes(plane, loaded.model, options, lambda index, count, restored: done.append(restored)),
-                   blur_log.note)
-    return done[0], options
 
 
 def _central(plane, restored_rows) -> tuple[np.ndarray, np.ndarray]:

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
 from ..models.weights import LoadedModel, WeightsError
 
-BACKENDS = ("torch", "torchscript", "onnx")
-DEFAULT_BACKEND = "torch"
+
+class Backend(StrEnum):
+    """What runs the network: eager PyTorch, or a graph of it."""
+
+    TORCH = "torch"
+    TORCHSCRIPT = "torchscript"
+    ONNX = "onnx"
+
+
+BACKENDS = tuple(backend.value for backend in Backend)  # the choices, as words
+DEFAULT_BACKEND = Backend.TORCH.value
 
 
 def for_backend(loaded: LoadedModel, backend: str) -> LoadedModel:
@@ -32,13 +42,13 @@ def for_backend(loaded: LoadedModel, backend: str) -> LoadedModel:
         raise WeightsError(f"{backend} backend: {error}") from None
     model = copy.deepcopy(loaded.model).cpu().eval()
     with tempfile.TemporaryDirectory(prefix="midnet-backend-") as folder:
-        path = Path(folder) / ("model.onnx" if backend == "onnx" else "model.ts")
+        path = Path(folder) / ("model.onnx" if backend == Backend.ONNX else "model.ts")
         if not packaged_file(loaded, backend, path):
-            if backend == "onnx":
+            if backend == Backend.ONNX:
                 write_onnx(model, path, min_input_side(model))
             else:
                 write_torchscript(model, path)
-        if backend == "onnx":
+        if backend == Backend.ONNX:
             pooled = copy.deepcopy(model)
             pooled.set_pool_window(None)  # every tile within the window pools globally, as eager torch does
             write_onnx(pooled, Path(folder) / "model-global-pool.onnx", 2 * model.stride)
