@@ -4,6 +4,8 @@ folder or a lower one, and no chain of imports comes back to where it started.""
 import ast
 from pathlib import Path
 
+import pytest
+
 import napari_midnet
 
 PACKAGE = Path(napari_midnet.__file__).parent
@@ -85,3 +87,15 @@ def test_no_import_cycle():
         if module not in state:
             cycle = visit(module, [module])
             assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_every_folder_ships():
+    """pyproject lists the packages by name: a new folder missing there would be left out of the wheel."""
+    import tomllib
+
+    pyproject = PACKAGE.parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("an installed copy: no pyproject.toml beside it")
+    listed = set(tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"])
+    folders = {_module_name(path) for path in PACKAGE.rglob("__init__.py")}
+    assert folders <= listed, sorted(folders - listed)
