@@ -27,16 +27,14 @@ from ..imaging import BAND_ROWS
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
 ASTIGMATIC_RATIO = 1.25  # major/minor axis ratio above which the blur is called astigmatic
 MIN_FIT_SIDE = 64
-# What the regression reads on frames in focus (the held-out nanowires: median 0.86 px, at most
-# 0.96; the 80 real sharp frames up to about 1 px), taken off each axis in quadrature as
-# Gaussian spots combine. Without it the kernel-aware network, told "0.9 px", sharpened the
-# grain of sharp frames (do no harm 32.6 dB; told 0: 40.5 dB).
+# What the regression reads on frames in focus, taken off each axis in quadrature as Gaussian
+# spots combine: told "0.9 px", the kernel-aware network sharpened sharp frames' grain.
 ESTIMATE_FLOOR_PX = 1.0
 # The estimator and the kernel-aware network learned from frames at least about this noisy (the
 # simulator's highest dose, 8 bit). A cleaner frame (frame-averaged, long dwell, 16 bit) is read
 # as if it carried this much white noise, added to its spectrum in expectation: that leaves the
 # blur's fall-off alone, where a near-zero noise input sent the regression far outside what it
-# knows (a clean 16-bit frame blurred by 4 px read 32-39 px; docs/decisions.md).
+# knows (docs/decisions.md).
 KNOWN_NOISE_FLOOR = 0.008
 # The largest spot the estimator was trained on (the simulator's defocus range): a larger reading
 # is clipped to it and said so, never acted on beyond what was learned.

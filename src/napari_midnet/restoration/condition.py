@@ -11,10 +11,9 @@ from .tiling import TileGrid
 
 # The network's condition: four planes that encode the spot and the noise smoothly (no angle
 # wrap-around, ranges near [-1, 1] over the simulator's range), and the image deconvolved with the
-# spot by two regularised inverse filters, a light and a strong one: the classical restoration
-# the network refines (the oracle Wiener filter gains 2-3 dB where the blind network gained
-# nothing, on an instrument it had not seen).
-WIENER_WEIGHTS = (30.0, 3000.0)  # regularisation x noise^2; measured best 10-100 on sharp-grained frames, 10^4 on JEOL
+# spot by a light and a strong regularised inverse filter: the classical restoration the network
+# refines (why: docs/decisions.md).
+WIENER_WEIGHTS = (30.0, 3000.0)  # regularisation x noise^2: the best for sharp-grained frames and for JEOL
 
 
 def encode_spot(sxx: np.ndarray, sxy: np.ndarray, syy: np.ndarray, noise: float) -> np.ndarray:
@@ -43,9 +42,7 @@ def condition_planes(image: np.ndarray, covariances: np.ndarray, noise: float) -
 
 # The largest area deconvolved with one spot, and how much neighbouring blocks share: a tile
 # whose spot varies (a focus edge, a tilted sample) is deconvolved with its local spots, so its
-# condition hardly depends on the network's tile size (384-px tiles deconvolved with their mean
-# spot cost the sharp half of the half-sharp frames 2.9 dB, in blocks 0.7 dB); a training crop
-# is one block, as before.
+# condition hardly depends on the network's tile size; a training crop is one block.
 WIENER_BLOCK = 256
 WIENER_BLOCK_OVERLAP = 64
 
