@@ -134,3 +134,21 @@ class ExportStep:
     stage: str
     done: int
     total: int
+
+
+@dataclass(frozen=True)
+class BatchStep:
+    """A part of a batch begins: one file restored here (its TileDone follow; total 0), or the
+    frames sent to a cluster (one FileDone each; total: how many)."""
+
+    label: str
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """One image of a batch ended: its jobs.deblur.FileDeblurred, or the error's sentence."""
+
+    source: Path
+    result: Any = None
+    error: str = ""

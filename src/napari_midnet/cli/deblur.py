@@ -32,8 +32,8 @@ def _deblur(args) -> int:
     from ..blur.estimate import parse_blur
     from ..bundled import sample_paths
     from ..io.files import collect_inputs
-    from ..jobs.batch import plan_batch
-    from ..jobs.deblur import deblur_file
+    from ..jobs.batch import deblur_batch, plan_batch
+    from ..jobs.cluster import ClusterError
     from ..restoration.restore import RestoreOptions
 
     inputs = collect_inputs(args.inputs) + ([sample_paths()["SEM blurry"]] if args.sample else [])
@@ -44,7 +44,7 @@ def _deblur(args) -> int:
         raise CliError(f"--{error}") from None
     check_device(args.device)
     if args.scheduler:
-        from ..jobs.cluster import ClusterError, local_workers
+        from ..jobs.cluster import local_workers
 
         try:
             local_workers(args.scheduler)
@@ -65,16 +65,11 @@ def _deblur(args) -> int:
     if given_blur is not None and not loaded.model.config.kernel_aware:
         print(f"napari-midnet: note: {loaded.name} is a blind model; --blur is used by kernel-aware models "
               "only (e.g. midnet-s-psf)", file=sys.stderr)
-    todo = plan.todo
-    failed = []
-    if args.scheduler:
-        failed = _deblur_on_cluster(todo, args, options, loaded)
-    for source, target in todo if not args.scheduler else ():
-        try:
-            _report(run_with_bar(deblur_file(loaded, options, source, target, args.overwrite), source.name))
-        except (ValueError, OSError) as error:  # ImageReadError is a ValueError
-            failed.append(source.name)
-            print(f"napari-midnet: error: {source.name}: {error}", file=sys.stderr)
+    try:
+        failed = _run_batch(deblur_batch(loaded, options, plan.todo, args.overwrite, args.scheduler, args.model,
+                                         args.backend))
+    except ClusterError as error:
+        raise CliError(str(error)) from None
     if failed:
         total = len(plan.todo) + len(plan.skipped)
         print(f"napari-midnet: {len(failed)} of {total} images failed: {', '.join(failed)}", file=sys.stderr)
@@ -82,39 +77,38 @@ def _deblur(args) -> int:
     return 0
 
 
-def _deblur_on_cluster(todo: list, args, options, loaded) -> list[str]:
-    """Images on the scheduler: one task per image, and each image that streams (huge) in bands
-    across all workers, one after another; returns the names that failed."""
-    from ..jobs.cluster import ClusterError, cluster_client, deblur_files, deblur_in_bands
-    from ..jobs.deblur import streams
+def _run_batch(batch) -> list[str]:
+    """Draw the batch's bars (one per file, or one for the frames on a cluster), report each
+    file as it ends; returns the names that failed."""
+    from ..events import BatchStep, FileDone, TileDone
     from .common import ProgressBar
 
-    huge = [(source, target) for source, target in todo if streams(source)]
-    frames = [job for job in todo if job not in huge]
-    failed = []
+    failed, bar, step, done = [], None, BatchStep(""), 0
     try:
-        with cluster_client(args.scheduler, args.model, args.backend) as client:
-            if frames:
-                bar = ProgressBar("deblur on the cluster", len(frames))
-                try:
-                    for count, done in enumerate(deblur_files(client, frames, options, args.overwrite), 1):
-                        if done.error:
-                            failed.append(done.source.name)
-                            print(f"napari-midnet: error: {done.source.name}: {done.error}", file=sys.stderr)
-                        else:
-                            _report(done.result)
-                        bar.update(count)
-                finally:
+        for event in batch:
+            if isinstance(event, BatchStep):
+                if bar is not None:  # the cluster's frames are done: the next part has its own bar
                     bar.close()
-            for source, target in huge:
-                try:
-                    _report(run_with_bar(deblur_in_bands(client, loaded, options, source, target, args.overwrite),
-                                         f"{source.name} in bands"))
-                except (ValueError, OSError) as error:
-                    failed.append(source.name)
-                    print(f"napari-midnet: error: {source.name}: {error}", file=sys.stderr)
-    except ClusterError as error:
-        raise CliError(str(error)) from None
+                step, done = event, 0
+                bar = ProgressBar(event.label, event.total) if event.total else None
+            elif isinstance(event, TileDone):
+                bar = bar or ProgressBar(step.label, event.total)
+                bar.update(event.done)
+            elif isinstance(event, FileDone):
+                if not step.total and bar is not None:  # a file's own bar ends before its report
+                    bar.close()
+                    bar = None
+                if event.error:
+                    failed.append(event.source.name)
+                    print(f"napari-midnet: error: {event.source.name}: {event.error}", file=sys.stderr)
+                else:
+                    _report(event.result)
+                if step.total:
+                    done += 1
+                    bar.update(done)
+    finally:
+        if bar is not None:
+            bar.close()
     return failed
 
 

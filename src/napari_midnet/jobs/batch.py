@@ -3,10 +3,16 @@ batch never stops half way on something it could have known at the start."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..events import BatchStep, BlurIdentified, FileDone, TileDone
 from ..io.files import IMAGE_SUFFIXES, check_writable_folder, plan_outputs
+from ..models.weights import LoadedModel
+from ..restoration.backends import DEFAULT_BACKEND
+from ..restoration.restore import RestoreOptions
+from .deblur import deblur_file, streams
 
 
 @dataclass
@@ -65,3 +71,37 @@ def shard_of(inputs: list[Path], outputs: list[Path], spec: str) -> tuple[list[P
     mine = [i for rank, i in enumerate(order) if rank % count == index - 1]
     note = "" if mine else f"shard {spec} has no image ({len(inputs)} inputs in {count} shards)"
     return [inputs[i] for i in mine], [outputs[i] for i in mine], note
+
+
+def deblur_batch(loaded: LoadedModel, options: RestoreOptions, todo: list[tuple[Path, Path]], overwrite: bool,
+                 scheduler: str | None = None, model: str = "", backend: str = DEFAULT_BACKEND
+                 ) -> Generator[BatchStep | TileDone | BlurIdentified | FileDone, None, None]:
+    """Restore each (source, target) here, one after another, or on a dask scheduler (`model`
+    and `backend` name what its workers load): every frame one task, every image that streams
+    (huge) in bands across all workers. A file that fails is its FileDone's error and the batch
+    goes on; a scheduler that cannot be used raises cluster.ClusterError."""
+    if scheduler is None:
+        for source, target in todo:
+            yield BatchStep(source.name)
+            yield (yield from _file_done(deblur_file(loaded, options, source, target, overwrite), source))
+        return
+    from .cluster import cluster_client, deblur_files, deblur_in_bands
+
+    huge = [(source, target) for source, target in todo if streams(source)]
+    frames = [job for job in todo if job not in huge]
+    with cluster_client(scheduler, model, backend) as client:
+        if frames:
+            yield BatchStep("deblur on the cluster", len(frames))
+            yield from deblur_files(client, frames, options, overwrite)
+        for source, target in huge:
+            yield BatchStep(f"{source.name} in bands")
+            yield (yield from _file_done(deblur_in_bands(client, loaded, options, source, target, overwrite),
+                                         source))
+
+
+def _file_done(job, source: Path) -> Generator[TileDone | BlurIdentified, None, FileDone]:
+    """Run one file's job; its failure in one sentence (ImageReadError is a ValueError)."""
+    try:
+        return FileDone(source, result=(yield from job))
+    except (ValueError, OSError) as error:
+        return FileDone(source, error=str(error))

@@ -20,10 +20,10 @@ import os
 import uuid
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from ..events import BlurIdentified, TileDone, drain, tap
+from ..events import BlurIdentified, FileDone, TileDone, drain, tap
 from ..restoration.device import pick_device
 from ..restoration.restore import RestoredPlane, RestoreOptions, band_bounds, finished_plane, plan_plane, restore_band
 from ..restoration.tiling import Scratch
@@ -37,15 +37,6 @@ CONNECT_TIMEOUT_S = 10
 
 class ClusterError(ValueError):
     """A scheduler that cannot be used; one sentence."""
-
-
-@dataclass(frozen=True)
-class FileDone:
-    """One image's task ended: its FileDeblurred, or the error's sentence."""
-
-    source: Path
-    result: object = None  # deblur.FileDeblurred
-    error: str = ""
 
 
 def local_workers(spec: str) -> int | None:
