@@ -60,6 +60,15 @@ def test_a_clean_16_bit_frame_is_read_within_what_the_estimator_knows_and_not_ru
     assert psnr(restored, reference, value_range=65535) > psnr(blurred, reference, value_range=65535) - 4.5
 
 
+def test_a_minority_of_sharp_windows_does_not_call_a_blurred_frame_in_focus():
+    """Issue 34.10: a montage of the blurred sample, info bars inside it, read 0.0 px (the bars'
+    sharp text dominated the averaged spectrum) while crops of it read 5.8 x 4.3 px."""
+    blurry = read_image(sample_paths()["SEM blurry"]).astype(np.float64) / 255
+    montage = estimate_blur(np.tile(blurry, (2, 2)))
+    alone = estimate_blur(blurry[:691])
+    assert not montage.in_focus and montage.sigma == pytest.approx(alone.sigma, rel=0.15)
+
+
 def test_a_spot_beyond_the_known_range_is_clipped_and_said():
     wide = BlurEstimate.from_covariance(np.diag([40.0**2, 30.0**2]), 0.01)
     assert not wide.at_known_limit  # a spot given by hand is taken as it is

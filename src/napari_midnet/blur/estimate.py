@@ -366,19 +366,38 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
     model = regressor()
     known = max(noise, KNOWN_NOISE_FLOOR)
     unseen_noise = known**2 - noise**2  # a white periodogram's expectation is its variance
-    covariances, total = [], 0.0
+    covariances = []
+    by_size = np.zeros((len(GLOBAL_SIZE_EDGES) + 1, *_HANN.shape[:1], WINDOW // 2 + 1))  # summed spectra
+    counts = np.zeros(len(GLOBAL_SIZE_EDGES) + 1, dtype=int)
     for y in ys:
         band = read(y, y + WINDOW)
         for powers in window_powers(band, [(0, x) for x in xs]):
-            covariances += [_above_floor(model(spectral_features(power + unseen_noise, known)))
-                            for power in powers]
-            total = total + powers.sum(axis=0)
+            for power in powers:
+                covariance = _above_floor(model(spectral_features(power + unseen_noise, known)))
+                covariances.append(covariance)
+                size = int(np.searchsorted(GLOBAL_SIZE_EDGES, _spot_size(covariance)))
+                by_size[size] += power
+                counts[size] += 1
     covariances = np.array(covariances).reshape(len(ys), len(xs), 2, 2)
-    whole = _above_floor(model(spectral_features(total / (len(ys) * len(xs)) + unseen_noise, known)))
+    # the frame's own blur, from the windows at least half as blurred as the median window: a
+    # minority of sharp windows (text, an info bar inside a montage) otherwise calls it in focus
+    median_size = np.median([_spot_size(covariance) for covariance in covariances.reshape(-1, 2, 2)])
+    first = int(np.searchsorted(GLOBAL_SIZE_EDGES, median_size / 2, side="right"))
+    first = min(first, int(np.flatnonzero(counts)[-1]))
+    total = by_size[first:].sum(axis=0) / counts[first:].sum()
+    whole = _above_floor(model(spectral_features(total + unseen_noise, known)))
     estimate = BlurEstimate.from_covariance(whole, noise)
     centres_y = np.minimum(np.array(ys, dtype=np.float64) + WINDOW / 2, height - 1)
     centres_x = np.minimum(np.array(xs, dtype=np.float64) + WINDOW / 2, width - 1)
     return FocusMap(centres_y, centres_x, covariances, estimate, (height, width))
+
+
+GLOBAL_SIZE_EDGES = np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0])  # px: windows grouped by their blur
+
+
+def _spot_size(covariance: np.ndarray) -> float:
+    """The spot's size, the geometric mean of its axes (BlurEstimate.sigma) from its covariance."""
+    return float(np.sqrt(np.sqrt(max(np.linalg.det(covariance), 0.0))))
 
 
 def _above_floor(targets: np.ndarray) -> np.ndarray:
