@@ -379,10 +379,12 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
                 by_size[size] += power
                 counts[size] += 1
     covariances = np.array(covariances).reshape(len(ys), len(xs), 2, 2)
-    # the frame's own blur, from the windows at least half as blurred as the median window: a
-    # minority of sharp windows (text, an info bar inside a montage) otherwise calls it in focus
+    # the frame's own blur: where the median window is out of focus, from the windows at least
+    # half as blurred as it (a minority of sharp windows, text or an info bar inside a montage,
+    # otherwise calls the frame in focus); light blur keeps every window (no bias upwards)
     median_size = np.median([_spot_size(covariance) for covariance in covariances.reshape(-1, 2, 2)])
-    first = int(np.searchsorted(GLOBAL_SIZE_EDGES, median_size / 2, side="right"))
+    floor = median_size / 2 if median_size > IN_FOCUS_LIMIT else 0.0
+    first = int(np.searchsorted(GLOBAL_SIZE_EDGES, floor, side="right"))
     first = min(first, int(np.flatnonzero(counts)[-1]))
     total = by_size[first:].sum(axis=0) / counts[first:].sum()
     whole = _above_floor(model(spectral_features(total + unseen_noise, known)))
