@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 
 from napari_midnet.bundled import sample_paths
-from napari_midnet.io.files import IMAGE_SUFFIXES, read_image
+from napari_midnet.io.files import read_image
+from napari_midnet.io.paths import IMAGE_SUFFIXES
 from napari_midnet.jobs.readouts import identify, middle_gray_plane
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from napari_midnet.blur import estimate as blur
+from napari_midnet.blur.noise import noise_std
 from napari_midnet.blur.simulate import Degradation, apply_degradation, sample_degradation, true_blur
 from napari_midnet.bundled import resource_path
-from napari_midnet.io.files import atomic_path
+from napari_midnet.io.paths import atomic_path
 from napari_midnet.training.calibration import fit_degradation
 from napari_midnet.training.pairs import load_pair_folder, load_sharp_folder
 
@@ -47,7 +48,7 @@ def features_of(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     padded, ys, xs = blur.window_grid(crop)
     power = np.concatenate(list(blur.window_powers(padded, [(y, x) for y in ys for x in xs])))
     chosen = power[rng.integers(len(power))] if rng.random() < 0.5 else power.mean(axis=0)
-    return blur.spectral_features(chosen, blur.noise_std(crop))
+    return blur.spectral_features(chosen, noise_std(crop))
 
 
 TILT_RANGE = (-1.5, 1.0)  # spectral exponent added to the sharp object, half of the samples

@@ -48,7 +48,7 @@ def own_user_data_folder(tmp_path_factory, monkeypatch):
     """Every test, and every command line it starts, gets a fresh per-user data folder: a user's
     own checkpoints and results are never read or written by the suite; and no thread worker
     outlives its test (issue 34.20)."""
-    from napari_midnet.io.files import DATA_FOLDER_VARIABLE
+    from napari_midnet.io.paths import DATA_FOLDER_VARIABLE
 
     monkeypatch.setenv(DATA_FOLDER_VARIABLE, str(tmp_path_factory.mktemp("user-data")))
     yield

@@ -4,7 +4,8 @@ pairs, real pairs kept at their share of each batch, percentile scaling, strengt
 import numpy as np
 import pytest
 
-from napari_midnet.blur.estimate import BlurEstimate, noise_std
+from napari_midnet.blur.estimate import BlurEstimate
+from napari_midnet.blur.noise import noise_std
 from napari_midnet.blur.simulate import IDENTITY_FRACTION, Degradation, apply_degradation, sample_degradation
 from napari_midnet.jobs.evaluation import harm, synthetic_pair
 from napari_midnet.jobs.readouts import Readout

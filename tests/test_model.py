@@ -116,8 +116,8 @@ def test_the_image_primitives_are_a_leaf_and_pairs_do_not_need_the_tiler():
 
 
 def test_the_suite_never_touches_the_users_own_data_folder(tmp_path_factory):
-    from napari_midnet.io.files import user_data_folder
-    from napari_midnet.training.loop import default_checkpoint_dir
+    from napari_midnet.io.paths import user_data_folder
+    from napari_midnet.training.checkpoints import default_checkpoint_dir
 
     base = tmp_path_factory.getbasetemp()
     assert base in user_data_folder().parents and base in default_checkpoint_dir().parents

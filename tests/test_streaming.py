@@ -6,7 +6,7 @@ import pytest
 import tifffile
 from scipy.ndimage import convolve
 
-from napari_midnet.blur import estimate as blur
+from napari_midnet.blur import noise
 from napari_midnet.cli import main
 from napari_midnet.io import files
 from napari_midnet.jobs import deblur
@@ -42,8 +42,8 @@ def test_the_noise_read_in_bands_is_the_whole_plane_median_exactly(discrete):
         image = rng.random(shape).astype(np.float32)
         if discrete:  # 8-bit data: a few hundred distinct values, many ties at the median
             image = (np.round(image * 255) / 255).astype(np.float32)
-        response = convolve(image.astype(np.float64), blur._LAPLACIAN, mode="reflect")[1:-1, 1:-1]
-        assert blur.noise_std(image) == np.median(np.abs(response)) / 0.6745 / np.sqrt(20.0)
+        response = convolve(image.astype(np.float64), noise._LAPLACIAN, mode="reflect")[1:-1, 1:-1]
+        assert noise.noise_std(image) == np.median(np.abs(response)) / 0.6745 / np.sqrt(20.0)
 
 
 def test_the_blend_buffer_does_not_grow_with_the_image_height():

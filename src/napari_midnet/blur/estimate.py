@@ -20,9 +20,8 @@ from functools import cache
 
 import numpy as np
 import scipy.fft
-from scipy.ndimage import convolve
 
-from ..imaging import BAND_ROWS
+from .noise import banded_noise_std
 
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
 ASTIGMATIC_RATIO = 1.25  # major/minor axis ratio above which the blur is called astigmatic
@@ -39,7 +38,6 @@ KNOWN_NOISE_FLOOR = 0.008
 # The largest spot the estimator was trained on (the simulator's defocus range): a larger reading
 # is clipped to it and said so, never acted on beyond what was learned.
 KNOWN_SIGMA_PX = 16.0
-_LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -120,51 +118,6 @@ def parse_blur(text: str) -> BlurEstimate | None:
     if len(values) != 3 or not all(math.isfinite(value) for value in values) or values[0] < 0 or values[1] < 0:
         raise ValueError(f"blur must be 'auto', a sigma in px (e.g. 3) or SMAJ,SMIN,ANGLE (e.g. 4,2,30), got {text!r}")
     return BlurEstimate.from_axes(*values)
-
-
-def noise_std(image: np.ndarray) -> float:
-    """Robust white-noise std: median absolute Laplacian / 0.6745, divided by the kernel's norm
-    (sqrt 20). Structure inflates it a little; SEM frames are noise-dominated at 1 px."""
-    return banded_noise_std(lambda top, bottom: image[top:bottom], np.shape(image))
-
-
-
-
-def banded_noise_std(read, shape: tuple[int, int]) -> float:
-    """`noise_std` of a plane read a band of rows at a time (`read(top, bottom)`), exactly: the
-    median is found by counting the responses in fine bins, then sorting only the values of the
-    bins that hold it, so a plane of any height is measured in flat memory."""
-    height, width = shape
-    if height < 3 or width < 3:
-        return 0.0
-
-    def responses():
-        for top in range(1, height - 1, BAND_ROWS):
-            bottom = min(top + BAND_ROWS, height - 1)
-            band = np.asarray(read(top - 1, bottom + 1), dtype=np.float64)
-            yield np.abs(convolve(band, _LAPLACIAN, mode="reflect")[1:-1, 1:-1]).ravel()
-
-    return float(_median(responses) / 0.6745 / np.sqrt(20.0))
-
-
-_BIN_SHIFT = 44  # non-negative float64 bit patterns sort as integers; their top 20 bits make the bins
-
-
-def _median(values) -> float:
-    """np.median of the non-negative values that `values()` yields in pieces, read twice."""
-    counts = np.zeros(1 << (64 - _BIN_SHIFT), dtype=np.int64)
-    for piece in values():
-        counts += np.bincount(piece.view(np.int64) >> _BIN_SHIFT, minlength=counts.size)
-    total = int(counts.sum())
-    ranks = ((total - 1) // 2, total // 2)
-    below = np.cumsum(counts)
-    bins = np.searchsorted(below, np.array(ranks), side="right")
-    kept = [piece[np.isin(piece.view(np.int64) >> _BIN_SHIFT, bins)] for piece in values()]
-    chosen, counted = np.unique(np.concatenate(kept), return_counts=True)
-    start = below[bins[0]] - counts[bins[0]]  # values below the first chosen bin
-    positions = np.cumsum(counted) + start
-    low, high = (chosen[np.searchsorted(positions, rank, side="right")] for rank in ranks)
-    return (low + high) / 2
 
 
 # --- the estimator: spectral features of 256-px windows, regressed by a small MLP -------------

@@ -22,7 +22,7 @@ def deblur(args) -> int:
     """Every output is planned and checked before any compute; a bad file is reported and the
     batch goes on; the exit status is 1 if any file failed. An output folder the run created
     and left empty (it failed before writing) is removed again."""
-    from ..io.files import removed_if_left_empty
+    from ..io.paths import removed_if_left_empty
 
     with removed_if_left_empty(args.outdir):
         return _deblur(args)
@@ -31,7 +31,7 @@ def deblur(args) -> int:
 def _deblur(args) -> int:
     from ..blur.estimate import parse_blur
     from ..bundled import sample_paths
-    from ..io.files import collect_inputs
+    from ..io.paths import collect_inputs
     from ..jobs.batch import deblur_batch, plan_batch
     from ..jobs.cluster import ClusterError
     from ..restoration.restore import RestoreOptions
@@ -140,7 +140,8 @@ def export(args) -> int:
 
 def focus(args) -> int:
     """One sentence (or JSON object) per image; a bad file is reported and the rest go on."""
-    from ..io.files import check_writable_folder, collect_inputs, is_zarr_folder, plan_outputs, read_image, write_tiff
+    from ..io.files import read_image, write_tiff
+    from ..io.paths import check_writable_folder, collect_inputs, is_zarr_folder, plan_outputs
     from ..io.stores import ZarrPlane
     from ..jobs.readouts import identify, middle_gray_plane
 

@@ -19,11 +19,12 @@ from .common import (
 
 
 def train(args) -> int:
-    from ..io.files import ImageReadError, check_writable_folder
+    from ..io.files import ImageReadError
+    from ..io.paths import check_writable_folder
     from ..models.weights import save_weights
     from ..restoration.device import pick_device
+    from ..training.checkpoints import CHECKPOINT_NAME, default_checkpoint_dir, read_checkpoint
     from ..training.finetune import AUTO_VALIDATION, FinetuneRequest, FinetuneSettings, finetune_job
-    from ..training.loop import default_checkpoint_dir, read_checkpoint
     from ..training.pairs import PairError
 
     if args.out.suffix != ".safetensors":
@@ -54,7 +55,7 @@ def train(args) -> int:
                               sharp_folders=tuple(args.sharp_only), resume=args.resume, device=args.device,
                               should_stop=lambda: time.monotonic() > deadline, command=command_line(args))
     print(f"training {request.base.name} on {pick_device(args.device)}", file=sys.stderr)
-    checkpoint = Path(settings.checkpoint_dir or default_checkpoint_dir()) / "checkpoint.pt"
+    checkpoint = Path(settings.checkpoint_dir or default_checkpoint_dir()) / CHECKPOINT_NAME
     started = time.time()
     try:
         outcome = run_with_bar(finetune_job(request), "train", _progress_note())

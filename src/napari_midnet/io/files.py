@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from .paths import atomic_path, write_failure
 
 FEI_TAGS = (34680, 34682)  # FEI_SFEG, FEI_HELIOS
 ZEISS_TAG = 34118  # CZ_SEM
 TESCAN_TAG = 50431
 INSTRUMENT_TAGS = (*FEI_TAGS, ZEISS_TAG, TESCAN_TAG)  # copied to outputs by write_tiff; read by reader.py
 IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
-
-IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
 
 
 class ImageReadError(ValueError):
@@ -153,40 +149,6 @@ def _format_by_content(path: Path) -> str | None:
     return actual
 
 
-def plan_outputs(inputs: list[Path], outdir: Path, suffix: str = "", extension: str | None = None) -> list[Path]:
-    """`outdir/<stem><suffix>.tif` for each input (`.zarr` for a zarr, or `extension` for all);
-    refuses (ValueError) two inputs that would share an output (instruments reuse file names per
-    session) or an output that is its input."""
-    outputs = [outdir / f"{path.stem}{suffix}{extension or ('.zarr' if is_zarr_folder(path) else '.tif')}"
-               for path in inputs]
-    first_source: dict[Path, Path] = {}
-    for source, target in zip(inputs, outputs):
-        key = target.resolve()
-        if key == source.resolve():
-            raise ValueError(f"{target} would overwrite its input; choose another output folder or --suffix")
-        if key in first_source:
-            raise ValueError(f"{first_source[key]} and {source} would both be written to {target}; "
-                             "deblur them in separate runs or into separate output folders")
-        first_source[key] = source
-    return outputs
-
-
-def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
-    """Expand folders into their image files and zarr images (sorted); files and zarr images
-    are kept as given."""
-    found: list[Path] = []
-    for item in map(Path, paths):
-        if item.is_dir() and not is_zarr_folder(item):
-            found.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES or is_zarr_folder(p)))
-        else:
-            found.append(item)
-    return found
-
-
-def is_zarr_folder(path: Path) -> bool:
-    return path.suffix.lower() == ".zarr" and path.is_dir()
-
-
 @dataclass
 class TiffLayout:
     """What an output keeps of its input TIFF: instrument tags (raw), pixel size, axes."""
@@ -216,49 +178,6 @@ def read_tiff_layout(path: str | os.PathLike) -> TiffLayout | None:
         if 282 in page.tags and 283 in page.tags:
             layout.resolution, layout.resolutionunit = page.resolution, int(page.resolutionunit)
     return layout
-
-
-DATA_FOLDER_VARIABLE = "NAPARI_MIDNET_DATA"
-
-
-def user_data_folder() -> Path:
-    """napari-midnet's per-user data folder (checkpoints, streamed results); NAPARI_MIDNET_DATA
-    moves it (the tests use a fresh one each, never the user's)."""
-    if os.environ.get(DATA_FOLDER_VARIABLE):
-        return Path(os.environ[DATA_FOLDER_VARIABLE])
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "napari-midnet"
-
-
-@contextmanager
-def removed_if_left_empty(folder: Path) -> Iterator[None]:
-    """A folder the block creates is removed again if the block leaves it empty (a run that
-    failed before writing anything leaves no trace)."""
-    created = [] if folder.exists() else [folder, *(p for p in folder.parents if not p.exists())]
-    try:
-        yield
-    finally:
-        for made in created:  # the folder, then the parents made for it, while they stay empty
-            if not made.is_dir() or any(made.iterdir()):
-                break
-            made.rmdir()
-
-
-def check_writable_folder(folder: Path) -> None:
-    """Create `folder` if needed and prove a file can be written there, before any compute."""
-    if folder.exists() and not folder.is_dir():
-        raise OSError(f"the output folder {folder} is an existing file")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".napari-midnet-", suffix=".part"):
-            pass
-    except OSError as error:
-        raise OSError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
 
 
 def write_tiff(path: str | os.PathLike, image: np.ndarray, overwrite: bool = False,
@@ -373,31 +292,3 @@ def _atomic_tiff(path: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
         raise OSError(f"could not write {path} ({write_failure(error)}); nothing was written") from None
 
 
-def write_failure(error: OSError) -> str:
-    """Why a write failed, in words: a full disk (or a file-size limit) says so."""
-    import errno
-
-    if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "requested and" in str(error):
-        return "the disk is full, or a file-size limit was reached"
-    return error.strerror or str(error)
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an unused temp path beside `path` for the caller to write (so the file gets the
-    usual permissions); it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) create files as 0600
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@cache
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import TILE_SIDE, ImageReadError, pyramid_levels, reduced_rows, user_data_folder, write_failure
+from .files import TILE_SIDE, ImageReadError, pyramid_levels, reduced_rows
+from .paths import user_data_folder, write_failure
 
 NGFF_VERSION = "0.5"
 

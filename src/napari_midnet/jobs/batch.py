@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..events import BatchStep, BlurIdentified, FileDone, TileDone
-from ..io.files import IMAGE_SUFFIXES, check_writable_folder, plan_outputs
+from ..io.paths import IMAGE_SUFFIXES, check_writable_folder, plan_outputs
 from ..models.weights import LoadedModel
 from ..restoration.backends import DEFAULT_BACKEND
 from ..restoration.restore import RestoreOptions

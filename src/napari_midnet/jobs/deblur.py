@@ -14,16 +14,8 @@ import numpy as np
 from .. import __version__
 from ..events import BlurIdentified, TileDone, tap
 from ..imaging import LARGE_PLANE, central_square
-from ..io.files import (
-    TiffPlane,
-    is_zarr_folder,
-    read_image,
-    read_tiff_layout,
-    single_plane_pixels,
-    write_failure,
-    write_tiff,
-    write_tiff_by_rows,
-)
+from ..io.files import TiffPlane, read_image, read_tiff_layout, single_plane_pixels, write_tiff, write_tiff_by_rows
+from ..io.paths import is_zarr_folder, write_failure
 from ..io.stores import ZarrPlane, results_folder, write_zarr_by_rows
 from ..metrics import STRUCTURE_CROP
 from ..models.weights import LoadedModel

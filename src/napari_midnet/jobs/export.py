@@ -15,7 +15,7 @@ import numpy as np
 from .. import __version__
 from ..events import ExportStep
 from ..imaging import central_crop
-from ..io.files import atomic_path
+from ..io.paths import atomic_path
 from ..models.weights import LoadedModel, tensors_sha256
 from ..models.zoo.common import WEIGHT_FORMATS, first_error, package_name, quiet, require_extra
 from ..restoration.graphs import (

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..bundled import bundled_weights
-from ..io.files import atomic_path
+from ..io.paths import atomic_path
 from .config import PRESETS, ModelConfig, pool_window
 
 FORMAT = "napari-midnet/1"

@@ -19,10 +19,10 @@ from ..blur.estimate import (
     BlurEstimate,
     FocusMap,
     banded_focus_map,
-    banded_noise_std,
     focus_map,
     uniform_map,
 )
+from ..blur.noise import banded_noise_std
 from ..events import BlurIdentified, TileDone
 from ..imaging import BAND_ROWS, Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
 from ..io.databar import detect_databar

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import binary_erosion
 
-from ..blur.estimate import BlurEstimate, noise_std
+from ..blur.estimate import BlurEstimate
+from ..blur.noise import noise_std
 from ..blur.simulate import Degradation, blur, true_blur
 from ..imaging import mask_bounds
 from .pairs import TrainingImage

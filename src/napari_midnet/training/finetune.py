@@ -20,7 +20,8 @@ from psygnal import evented
 from ..events import PairAligned, StopRequested, never
 from ..models.weights import LoadedModel, require_trainable, tensors_sha256
 from ..restoration.device import pick_device
-from .loop import VAL_SIZE, TrainConfig, TrainResult, default_checkpoint_dir, fit_spots, train
+from .checkpoints import default_checkpoint_dir
+from .loop import VAL_SIZE, TrainConfig, TrainResult, fit_spots, train
 from .pairs import (
     PairError,
     TrainingImage,

@@ -4,19 +4,25 @@ resumable checkpoint; deterministic for a seed."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..blur.estimate import BlurEstimate, noise_std
+from ..blur.estimate import BlurEstimate
+from ..blur.noise import noise_std
 from ..blur.simulate import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
 from ..events import CheckpointSaved, SpotFitted, TrainStep, Validated, never
-from ..io.files import user_data_folder
 from ..models.config import CONDITION_PLANES, pool_window
 from ..restoration.condition import condition_planes, uniform_covariances
+from .checkpoints import (
+    CHECKPOINT_NAME,
+    default_checkpoint_dir,
+    load_checkpoint,
+    save_checkpoint,
+    stored_step,
+)
 from .pairs import TrainingImage
 
 MAX_SYNTH_MARGIN = 64  # sharp-only crops are degraded with up to this much context, then trimmed
@@ -64,11 +70,6 @@ class TrainResult:
     after: Validated | None = None
     baseline: Validated | None = None  # the blurry input itself against the sharp image
     history: list = field(default_factory=list)
-
-
-def default_checkpoint_dir() -> Path:
-    """In the per-user data folder (never the working directory)."""
-    return user_data_folder() / "checkpoints"
 
 
 def check_training_data(train_set: list[TrainingImage], crop: int) -> None:
@@ -236,9 +237,6 @@ def baseline(pairs: list[ValidationPair]) -> Validated:
     return Validated(0, float(mean[0]), float(mean[1]))
 
 
-CHECKPOINT_NAME = "checkpoint.pt"  # in the checkpoint folder: the one a run writes and Resume reads
-
-
 def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], config: TrainConfig,
           should_stop: Callable[[], bool] = lambda: False, resume: str | Path | None = None,
           device: str = "cpu") -> Generator[object, None, TrainResult]:
@@ -263,7 +261,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     checkpoint_path = checkpoint_dir / CHECKPOINT_NAME
     step, scores = 0, {}
     if resume is not None:
-        step, scores = _load_checkpoint(Path(resume), model, optimizer, scheduler, rng)
+        step, scores = load_checkpoint(Path(resume), model, optimizer, scheduler, rng)
     first_step = step
     if conditioned:  # after the checkpoint: a bad one is reported before this work
         yield from fit_spots(train_set + val_set, should_stop)
@@ -285,10 +283,12 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
         checkpoint of a later step (an earlier run's: this one gets its own name)."""
         if step == first_step:
             return None
-        stored = _stored_step(checkpoint_path)
+        stored = stored_step(checkpoint_path)
         path = checkpoint_path if stored is None or stored <= step else checkpoint_path.with_stem(
             f"{checkpoint_path.stem}-step{step}")
-        _save_checkpoint(path, model, optimizer, scheduler, rng, step, config, result)
+        save_checkpoint(path, model, optimizer, scheduler, rng, step, asdict(config),
+                        {key: asdict(value) for key, value in (("before", result.before), ("baseline", result.baseline))
+                         if value is not None})
         result.checkpoint = path
         return CheckpointSaved(step, path)
 
@@ -342,78 +342,3 @@ def fit_spots(images: list[TrainingImage], should_stop: Callable[[], bool] = nev
         if image.blurry is not None and image.blur is None:
             image.blur = fit_degradation(image).blur()
             yield SpotFitted(image.name, image.blur.describe())
-
-
-def _save_checkpoint(path: Path, model, optimizer, scheduler, rng, step: int, config: TrainConfig,
-                     result: TrainResult) -> None:
-    import torch
-
-    from ..io.files import atomic_path
-
-    state = {
-        "model": model.state_dict(),
-        "architecture": model.config.as_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "step": step,
-        "torch_rng": torch.get_rng_state(),
-        "numpy_rng": rng.bit_generator.state,
-        "config": asdict(config),
-        "scores": {key: asdict(value) for key, value in (("before", result.before), ("baseline", result.baseline))
-                   if value is not None},
-    }
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-    except OSError as error:  # disk full, folder removed or read-only: say where and why
-        raise OSError(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
-
-
-def _stored_step(path: Path) -> int | None:
-    """The step of the checkpoint at `path` (None: none there, or unreadable); memory-mapped,
-    so only the step is read."""
-    import torch
-
-    if not path.is_file():
-        return None
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
-    except Exception:  # any unreadable file: nothing to protect
-        return None
-
-
-def read_checkpoint(path: Path) -> dict:
-    """A training checkpoint's state, or one sentence (ValueError, FileNotFoundError) why it is
-    none: the command line asks this before any work."""
-    import torch
-
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with warnings.catch_warnings():  # torch's pickle notes are not the user's business
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for bad or hostile pickles
-        if "unsupported global" in str(error).lower():  # a class or function to import: code
-            raise ValueError(f"{path.name} holds Python objects besides tensors, which napari-midnet never "
-                             "unpickles (it could run code); it is no checkpoint of napari-midnet") from None
-        raise ValueError(f"{path.name} is no readable checkpoint (truncated, or another kind of file)") from None
-    if not isinstance(state, dict) or not {"model", "optimizer", "step"} <= set(state):
-        raise ValueError(f"{path.name} is a PyTorch file but no napari-midnet training checkpoint")
-    return state
-
-
-def _load_checkpoint(path: Path, model, optimizer, scheduler, rng) -> tuple[int, dict]:
-    """Restores the training state; returns the step and the stored base-model scores."""
-    import torch
-
-    state = read_checkpoint(path)
-    if state.get("architecture") != model.config.as_dict():
-        raise ValueError(f"{path.name} was written for another architecture than the model being trained")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    rng.bit_generator.state = state["numpy_rng"]
-    scores = {key: Validated(**value) for key, value in state.get("scores", {}).items()}
-    return int(state["step"]), scores

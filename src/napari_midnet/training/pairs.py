@@ -12,7 +12,8 @@ from ..blur.estimate import BlurEstimate
 from ..events import never
 from ..imaging import is_gray_rgb, mask_bounds, normalised, value_range
 from ..io.databar import detect_databar
-from ..io.files import IMAGE_SUFFIXES, read_image
+from ..io.files import read_image
+from ..io.paths import IMAGE_SUFFIXES
 from .registration import Registration, RegistrationError, register_pair, valid_mask, warp_to
 
 

@@ -32,6 +32,7 @@ from ..restoration.tiling import MIN_TILE, TILE
 from .blur_control import BlurControl
 from .layer_combo import ImageLayerCombo
 from .plane import current_index, current_plane, full_resolution, is_lazy
+from .result_layers import add_focus_map, add_preview, add_result
 from .state import DeblurSettings, RunStatus, Task
 from .workers import WorkerTracker
 
@@ -286,15 +287,7 @@ class DeblurWidget(QWidget):
         """Over the region it came from; of a stack, a one-slice stack at the slice on screen."""
         if outcome is None or (self.worker is not None and self.worker.abort_requested):
             return
-        data = outcome.data.reshape((1,) * (len(origin) - 2) + outcome.data.shape)
-        translate = [t + o * s for t, o, s in zip(source.translate, origin, source.scale)]
-        name = f"{source.name} preview"
-        if name in self.viewer.layers:
-            self.viewer.layers.remove(name)
-        self.viewer.add_image(data, name=name, scale=source.scale, translate=translate, units=source.units,
-                              colormap=source.colormap, contrast_limits=source.contrast_limits,
-                              metadata={"midnet": {**outcome.provenance, "source": source.name, "preview_origin":
-                                                   list(origin)}})
+        add_preview(self.viewer, source, origin, outcome)
         self.progress_bar.setValue(100)
         self._final_message = (f"Preview of {outcome.data.shape[-1]} x {outcome.data.shape[0]} px in "
                                f"{outcome.provenance['seconds']:.1f} s; Deblur restores the whole image.")
@@ -313,21 +306,7 @@ class DeblurWidget(QWidget):
         self.blur_control.show_estimate(found.global_estimate, f"'{layer.name}'")
         if self.settings.show_focus_map:
             self.workers.run(found.sigma_map, on_error=lambda error: show_error(f"No focus map: {error}"),
-                             on_return=lambda sigma: self._add_focus_map(layer, sigma))
-
-    def _add_focus_map(self, source: Image, sigma, index: tuple = ()) -> None:
-        """One map per source: it replaces the source's older one and lies just above the source,
-        under any result (additive maps piled up would whiten the canvas and cover the result)."""
-        for older in [layer for layer in self.viewer.layers
-                      if layer.metadata.get("midnet", {}).get("focus_map_of") == source.name]:
-            self.viewer.layers.remove(older)
-        dims = sigma.ndim
-        added = self.viewer.add_image(
-            sigma, name=f"{source.name} focus map (blur px)", colormap="magma", opacity=0.5, blending="additive",
-            scale=source.scale[-dims:], translate=source.translate[-dims:], units=source.units[-dims:],
-            metadata={"midnet": {"focus_map_of": source.name, "slice": list(index) or None}})
-        if source in self.viewer.layers:
-            self.viewer.layers.move(self.viewer.layers.index(added), self.viewer.layers.index(source) + 1)
+                             on_return=lambda sigma: add_focus_map(self.viewer, layer, sigma))
 
     def cancel(self) -> None:
         if self.worker is not None:
@@ -354,29 +333,11 @@ class DeblurWidget(QWidget):
     def _on_done(self, source: Image, index: tuple, outcome) -> None:
         if outcome is None or (self.worker is not None and self.worker.abort_requested):
             return
-        data = outcome.data
-        levels = data if isinstance(data, list) else [data]  # a streamed result: its pyramid on disk, lazily
-        translate = list(source.translate[-levels[0].ndim:])
-        if index:  # one slice of a stack: a one-slice stack at that slice, not a plane shown at every z
-            levels = [level.reshape((1,) * len(index) + level.shape) for level in levels]
-            translate = [t + i * s for t, i, s in zip(source.translate, index, source.scale)] + translate
-        data = levels if len(levels) > 1 else levels[0]
-        dims = levels[0].ndim
-        kwargs = dict(
-            name=f"{source.name} deblurred",
-            scale=source.scale[-dims:], translate=translate, units=source.units[-dims:],
-            colormap=source.colormap, contrast_limits=source.contrast_limits, multiscale=len(levels) > 1,
-            metadata={**{k: v for k, v in source.metadata.items() if k == "sem"},
-                      "midnet": {**outcome.provenance, "source": source.name, "slice": list(index) or None}},
-        )
-        for older in self.viewer.layers:  # the newest result is the one on screen
-            if older.metadata.get("midnet", {}).get("source") == source.name:
-                older.visible = False
-        result = self.viewer.add_image(data, **kwargs)  # on top: the newest result is what the canvas shows
+        result = add_result(self.viewer, source, index, outcome)
         if source in self.viewer.layers:
             self.layer_combo.setCurrentText(source.name)  # a second click deblurs the source again, not the result
         if outcome.sigma_map is not None:
-            self._add_focus_map(source, outcome.sigma_map, index)
+            add_focus_map(self.viewer, source, outcome.sigma_map, index)
         self.progress_bar.setValue(100)  # also when nothing needed the network (uniform, Strength 0)
         untrained = "" if outcome.provenance["trained"] else " UNTRAINED model: not a real deblurring."
         self._final_message = (f"Done in {outcome.provenance['seconds']:.1f} s on {outcome.provenance['device']}."

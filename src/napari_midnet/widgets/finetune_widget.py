@@ -15,8 +15,8 @@ from ..events import PairAligned, SpotFitted
 from ..models.registry import ModelRegistry
 from ..models.weights import save_weights
 from ..progress import Eta, clock
+from ..training.checkpoints import CHECKPOINT_NAME, default_checkpoint_dir
 from ..training.finetune import FinetuneRequest, FinetuneSettings, finetune_job
-from ..training.loop import CHECKPOINT_NAME, default_checkpoint_dir
 from .finetune_settings_form import FinetuneSettingsForm
 from .state import DeblurSettings, FinetuneRun, FinetuneState, RunStatus, Task
 from .training_data import TrainingDataList, row
