@@ -22,7 +22,8 @@ def test_the_spot_is_read_back_from_the_condition_planes():
     spot = BlurEstimate(5.0, 2.0, 30.0, 0.02)
     covariance, noise = spot_from_condition(_inputs(sem_like((64, 64)), spot)[:, 1:5])
     expected = spot.covariance()
-    assert covariance[0].numpy() == pytest.approx([expected[0, 0], expected[0, 1], expected[1, 1]], rel=1e-4)
+    assert covariance.shape == (1, 3, 1, 1)
+    assert covariance[0, :, 0, 0].numpy() == pytest.approx([expected[0, 0], expected[0, 1], expected[1, 1]], rel=1e-4)
     assert float(noise[0]) == pytest.approx(0.02, rel=1e-5)
 
 
@@ -46,6 +47,22 @@ def test_a_0_px_spot_on_a_clean_frame_gives_the_input_back_whatever_the_prior():
     with torch.inference_mode():
         out = model(_inputs(image, BlurEstimate(0.0, 0.0, 0.0, 0.001)))[0, 0].numpy()
     assert np.abs(out - image).max() < 5e-3
+
+
+def test_a_sharp_half_beside_a_blurred_half_of_one_tile_comes_back_as_it_was():
+    """The spot is taken block by block: the sharp side is not deconvolved with the tile's mean."""
+    torch.manual_seed(0)
+    model = perturb(build_model(PRESETS["midnet-hqs"].config), scale=0.5)
+    image = sem_like((64, 480), seed=6).astype(np.float32)
+    blurred = BlurEstimate(4.0, 4.0, 0.0, 0.001).covariance()
+    covariances = np.zeros((3, 64, 480), dtype=np.float32)
+    covariances[:, :, 240:] = np.array([blurred[0, 0], blurred[0, 1], blurred[1, 1]])[:, None, None]
+    planes = condition_planes(image, covariances, 0.001)
+    inputs = torch.from_numpy(np.concatenate([image[None], planes]))[None]
+    with torch.inference_mode():
+        out = model(inputs)[0, 0].numpy()
+    assert np.abs(out[:, :80] - image[:, :80]).max() < 5e-3
+    assert np.abs(out[:, 400:] - image[:, 400:]).max() > 0.02  # the blurred side is restored
 
 
 def test_a_forward_pass_keeps_any_size_and_the_weights_rebuild(tmp_path):

@@ -7,7 +7,8 @@ The network never learns to invert a spot: the data step applies the forward mod
 exactly, so a spot it never met in training is undone as well as one it did, and the prior only
 learns what a sharp SEM frame looks like. It is a kernel-aware model like `midnet-s-psf` (the same
 input planes: the image, then `restoration.condition`'s planes), so the tiler, the ensemble and
-the focus map serve it unchanged: each tile is deconvolved with its mean spot.
+the focus map serve it unchanged: each tile is deconvolved block by block with each block's mean
+spot (a focus edge or a tilted sample inside one tile), the blocks blended bilinearly.
 
 The output is one last data step, so a 0-px spot on a clean frame gives the input back by
 construction: with k = 1 it is (y + alpha z) / (1 + alpha), and alpha falls with the noise.
@@ -32,35 +33,51 @@ PRIOR_NOISE_START = 0.1
 PRIOR_NOISE_END = 0.01
 DATA_PAD = 32  # px reflected around a tile before the FFTs (a spot's wrap-around stays outside)
 NOISE_PLANE_SCALE = 10.0  # the prior's noise-level plane: beta x this (near [0, 1])
+# The largest side deconvolved with one spot: a training crop is one block, a 384-px tile three by
+# three, so a sharp half beside a blurred one is not deconvolved with their mean (half-sharp check).
+SPOT_BLOCK = 160
 
 
-def spot_from_condition(condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """((N, 3): the mean sxx, sxy, syy of each tile's spot in px^2, (N,): its noise std) from the
-    first four condition planes (`restoration.condition.encode_spot`, inverted)."""
+def spot_from_condition(condition: torch.Tensor, blocks: tuple[int, int] = (1, 1)
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """((N, 3, *blocks): the mean sxx, sxy, syy of each block's spot in px^2, (N,): the noise
+    std) from the first four condition planes (`restoration.condition.encode_spot`, inverted)."""
     size, astig_a, astig_b, noise = condition[:, 0], condition[:, 1], condition[:, 2], condition[:, 3]
     rms = torch.exp2(4 * size) - 1
     trace = 2 * rms * rms
     sxx = (trace + astig_a * (trace + 1)) / 2
     syy = (trace - astig_a * (trace + 1)) / 2
     sxy = astig_b * (trace + 1) / 2
-    covariance = torch.stack([sxx, sxy, syy], 1).mean(dim=(2, 3))
+    covariance = F.adaptive_avg_pool2d(torch.stack([sxx, sxy, syy], 1), blocks)
     return covariance, noise.mean(dim=(1, 2)) / 20.0
 
 
+def block_weights(blocks: tuple[int, int], shape: tuple[int, int], pad: int, like: torch.Tensor) -> torch.Tensor:
+    """(blocks[0] * blocks[1], H + 2 pad, W + 2 pad): each block's share of every pixel, bilinear
+    between block centres (a partition of unity), constant over the reflected margin."""
+    count = blocks[0] * blocks[1]
+    one_hot = torch.eye(count, dtype=like.dtype, device=like.device).reshape(count, 1, *blocks)
+    weights = F.interpolate(one_hot, size=shape, mode="bilinear", align_corners=False)
+    return F.pad(weights, (pad, pad, pad, pad), mode="replicate")[:, 0]
+
+
 def transfer_function(covariance: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """(N, H, W//2+1): a Gaussian spot's MTF exp(-2 pi^2 f^T C f), real and positive."""
+    """(N, ..., H, W//2+1) for covariances (N, 3, ...): a Gaussian spot's MTF exp(-2 pi^2 f^T C f),
+    real and positive."""
     fy = torch.fft.fftfreq(shape[0], device=covariance.device)[:, None]
     fx = torch.fft.rfftfreq(shape[1], device=covariance.device)[None, :]
-    sxx, sxy, syy = (covariance[:, i, None, None] for i in range(3))
+    sxx, sxy, syy = (covariance[:, i, ..., None, None] for i in range(3))
     return torch.exp(-2 * math.pi**2 * (sxx * fx * fx + 2 * sxy * fx * fy + syy * fy * fy))
 
 
 def data_step(measured_spectrum: torch.Tensor, mtf: torch.Tensor, estimate: torch.Tensor, alpha: torch.Tensor,
-              shape: tuple[int, int]) -> torch.Tensor:
-    """argmin_x |y - k*x|^2 + alpha |x - z|^2 in closed form: (K Y + alpha Z) / (K^2 + alpha)."""
+              shape: tuple[int, int], weights: torch.Tensor | None = None) -> torch.Tensor:
+    """argmin_x |y - k*x|^2 + alpha |x - z|^2 in closed form, (K Y + alpha Z) / (K^2 + alpha), for
+    each block's MTF (N, B, ...) and the results blended by `weights` (B, H, W) when B > 1."""
     alpha = alpha[:, None, None, None]
-    numerator = mtf[:, None] * measured_spectrum + alpha * torch.fft.rfft2(estimate)
-    return torch.fft.irfft2(numerator / (mtf[:, None] ** 2 + alpha), s=shape)
+    numerator = mtf * measured_spectrum + alpha * torch.fft.rfft2(estimate)
+    restored = torch.fft.irfft2(numerator / (mtf**2 + alpha), s=shape)
+    return restored if weights is None else (restored * weights).sum(1, keepdim=True)
 
 
 class UnrolledHQS(Restorer):
@@ -83,21 +100,23 @@ class UnrolledHQS(Restorer):
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         height, width = inp.shape[-2:]
-        covariance, noise = spot_from_condition(inp[:, 1:5])
+        blocks = (math.ceil(height / SPOT_BLOCK), math.ceil(width / SPOT_BLOCK))
+        covariance, noise = spot_from_condition(inp[:, 1:5], blocks)
         pad = min(DATA_PAD, height - 1, width - 1)
         measured = F.pad(inp[:, :1], (pad, pad, pad, pad), mode="reflect")
         shape = measured.shape[-2:]
-        mtf = transfer_function(covariance, shape)
+        mtf = transfer_function(covariance.flatten(2), shape)
+        weights = block_weights(blocks, (height, width), pad, inp) if mtf.shape[1] > 1 else None
         spectrum = torch.fft.rfft2(measured)
         noise = noise.clamp_min(1e-4)
         weight = self.log_weight.exp()
-        final = torch.maximum(noise, torch.full_like(noise, PRIOR_NOISE_END))
+        final = noise.clamp_min(PRIOR_NOISE_END)
         estimate = measured
         for stage in range(self.config.stages):
             fraction = stage / max(self.config.stages - 1, 1)
             beta = PRIOR_NOISE_START ** (1 - fraction) * final**fraction
-            estimate = data_step(spectrum, mtf, estimate, weight * noise**2 / beta**2, shape)
+            estimate = data_step(spectrum, mtf, estimate, weight * noise**2 / beta**2, shape, weights)
             level = (beta * NOISE_PLANE_SCALE)[:, None, None, None].expand_as(estimate)
             estimate = self.prior(torch.cat([estimate, level], 1))
-        restored = data_step(spectrum, mtf, estimate, weight * noise**2 / final**2, shape)
+        restored = data_step(spectrum, mtf, estimate, weight * noise**2 / final**2, shape, weights)
         return restored[..., pad:pad + height, pad:pad + width]
