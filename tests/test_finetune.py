@@ -135,10 +135,15 @@ def test_a_model_that_validates_worse_is_not_called_an_improvement():
     from napari_midnet.training.finetune import FinetuneOutcome
 
     def outcome(before, after):
-        return FinetuneOutcome(None, None, {"metrics": {"before": {"psnr": before}, "after": {"psnr": after}}})
+        return FinetuneOutcome(None, None, {"metrics": {"before": {"psnr": before, "ssim": 0.8},
+                                                        "after": {"psnr": after, "ssim": 0.8},
+                                                        "input": {"psnr": 18.0, "ssim": 0.5}}})
 
     assert outcome(20.0, 22.0).improved and not outcome(22.0, 20.0).improved
+    assert "worse" not in outcome(20.0, 22.0).summary()
+    assert "worse than the model it started from by 2.00 dB" in outcome(22.0, 20.0).summary()
     assert FinetuneOutcome(None, None, {}).improved  # nothing validated: nothing to hold it back
+    assert FinetuneOutcome(None, None, {}).summary() == ""
 
 
 def test_cli_and_dock_give_the_same_split_and_card_for_the_same_data(tmp_path, weights, capsys):

@@ -67,13 +67,11 @@ def train(args) -> int:
                   f"--resume {checkpoint}", file=sys.stderr)
             return EXIT_INTERRUPTED
         raise
-    training, metrics = outcome.card["training"], outcome.card.get("metrics")
+    training = outcome.card["training"]
     print(f"trained on {', '.join(training['train'])}; validated on {', '.join(training['validation']) or 'nothing'}",
           file=sys.stderr)
-    if metrics:
-        print(f"validation PSNR {metrics['before']['psnr']:.2f} -> {metrics['after']['psnr']:.2f} dB, "
-              f"SSIM {metrics['before']['ssim']:.3f} -> {metrics['after']['ssim']:.3f} "
-              f"(blurry input: {metrics['input']['psnr']:.2f} dB, {metrics['input']['ssim']:.3f})", file=sys.stderr)
+    if summary := outcome.summary():
+        print(summary, file=sys.stderr)
     from safetensors import SafetensorError
 
     try:

@@ -76,6 +76,20 @@ class FinetuneOutcome:
         metrics = self.card.get("metrics")
         return metrics is None or metrics["after"]["psnr"] > metrics["before"]["psnr"]
 
+    def summary(self) -> str:
+        """How it validated, in one sentence for the CLI and the dock ("" when nothing was), with a
+        remark when it validates worse than the model it started from (a resumed run's base too)."""
+        metrics = self.card.get("metrics")
+        if metrics is None:
+            return ""
+        before, after, given = metrics["before"], metrics["after"], metrics["input"]
+        text = (f"validation PSNR {before['psnr']:.2f} -> {after['psnr']:.2f} dB, SSIM {before['ssim']:.3f} -> "
+                f"{after['ssim']:.3f} (blurry input: {given['psnr']:.2f} dB, {given['ssim']:.3f})")
+        if not self.improved:
+            text += (f"; worse than the model it started from by {before['psnr'] - after['psnr']:.2f} dB: keep that "
+                     "one, or train with more pairs or a lower learning rate")
+        return text
+
 
 def ensure_writable(folder: str | Path) -> Path:
     """Fail before training, in one sentence, if checkpoints cannot be written there."""

@@ -163,9 +163,8 @@ class FinetuneWidget(QWidget):
             return
         self.run.outcome, self.run.state = outcome, FinetuneState.FINISHED
         name = self.registry.add_loaded(outcome.loaded, self.settings.output_name)
-        metrics = outcome.card.get("metrics")
-        gain = (f" Validation PSNR {metrics['before']['psnr']:.2f} → {metrics['after']['psnr']:.2f} dB,"
-                f" SSIM {metrics['before']['ssim']:.3f} → {metrics['after']['ssim']:.3f}.") if metrics else ""
+        summary = outcome.summary()
+        gain = f" {summary[:1].upper()}{summary[1:]}." if summary else ""
         if not outcome.improved:
             self.message.setText(f"Fine-tuned model '{name}' validates worse than its base, so Deblur keeps "
                                  f"{self.deblur_settings.model}; pick '{name}' under Model to use it anyway.{gain}")
