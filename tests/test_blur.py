@@ -241,5 +241,5 @@ def test_focus_on_a_tiny_image_says_why_and_goes_on(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "tiny.tif", np.zeros((20, 20), np.uint8))
     assert main(["focus", str(tmp_path / "tiny.tif"), str(sample_paths()["SEM sharp"])]) == 1
     captured = capsys.readouterr()
-    assert "tiny.tif: the image is 20 x 20 pixels; estimating its blur needs at least 64 x 64" in captured.err
+    assert "tiny.tif: the image is 20 x 20 px; estimating its blur needs at least 64 x 64" in captured.err
     assert "sem_sharp.tif: in focus" in captured.out

@@ -69,7 +69,7 @@ def test_a_batch_goes_on_past_bad_files_and_exits_1(tmp_path, weights, capsys):
     tifffile.imwrite(inputs / "good.tif", image())
     code, _, err = run(capsys, "deblur", inputs, "-o", tmp_path / "out", "--model", weights)
     assert code == 1
-    assert "broken.tif" in err and "7 x 3000" not in err and "3000 x 7 pixels; MIDNet needs at least 32 x 32" in err
+    assert "broken.tif" in err and "7 x 3000" not in err and "3000 x 7 px; MIDNet needs at least 32 x 32" in err
     assert "2 of 3 images failed: broken.tif, narrow.tif" in err
     assert tifffile.imread(tmp_path / "out" / "good.tif").shape == (64, 80)
 
@@ -79,7 +79,7 @@ def test_tiny_and_flat_images_get_one_clear_sentence(tmp_path, weights, capsys):
     flat = np.full((64, 64), 1234, np.uint16)
     tifffile.imwrite(tmp_path / "flat.tif", flat)
     code, _, err = run(capsys, "deblur", tmp_path / "dot.tif", "-o", tmp_path / "out", "--model", weights)
-    assert code == 1 and "1 x 1 pixels; MIDNet needs at least 32 x 32" in err and "tile" not in err
+    assert code == 1 and "1 x 1 px; MIDNet needs at least 32 x 32" in err and "tile" not in err
     code, stdout, err = run(capsys, "deblur", tmp_path / "flat.tif", "-o", tmp_path / "out", "--model", weights)
     assert code == 0 and "nan" not in stdout + err and "uniform" in err
     assert np.array_equal(tifffile.imread(tmp_path / "out" / "flat.tif"), flat)

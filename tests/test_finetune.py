@@ -131,6 +131,14 @@ def test_an_unaligned_pair_of_two_fields_is_refused():
     make_pair("y", *blurred_pair(0), align=False)  # one field, blurred: accepted
 
 
+def test_sizes_are_written_width_by_height_as_everywhere_else():
+    from napari_midnet.training.pairs import make_pair
+
+    a = (sem_like((100, 128), seed=1) * 255).astype(np.uint8)
+    with pytest.raises(PairError, match=r"blurry \(128 x 100 px\) and sharp \(128 x 96 px\)"):
+        make_pair("x", a, a[:96], align=False)
+
+
 def test_a_model_that_validates_worse_is_not_called_an_improvement():
     from napari_midnet.training.finetune import FinetuneOutcome
 

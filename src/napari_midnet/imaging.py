@@ -9,6 +9,11 @@ BAND_ROWS = 512  # rows of a plane read (or held) at a time by whole-plane work
 LARGE_PLANE = 2**24  # pixels (4096^2): a plane above this streams, its restored rows wait in a file
 
 
+def size_text(shape: tuple[int, ...]) -> str:
+    """A plane's size as every message writes it: width x height, in pixels."""
+    return f"{shape[-1]} x {shape[-2]} px"
+
+
 def value_range(image) -> tuple[float, float]:
     """Intensities mapped to [0, 1] for the network: uint8 by its dtype range (as in training),
     anything else by its own min and max (16-bit SEM data rarely fills 0..65535). A lazy array

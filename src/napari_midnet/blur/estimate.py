@@ -21,6 +21,7 @@ from functools import cache
 import numpy as np
 import scipy.fft
 
+from ..imaging import size_text
 from .noise import banded_noise_std
 
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
@@ -305,7 +306,7 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
     one row of windows is in memory at once, so a plane of any height fits."""
     height, width = shape
     if min(shape) < MIN_FIT_SIDE:
-        raise ValueError(f"the image is {width} x {height} pixels; "
+        raise ValueError(f"the image is {size_text((height, width))}; "
                          f"estimating its blur needs at least {MIN_FIT_SIDE} x {MIN_FIT_SIDE}")
     noise = banded_noise_std(read, shape)
     if height < WINDOW:  # short: mirrored up to one window, in memory

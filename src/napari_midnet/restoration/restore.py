@@ -24,7 +24,7 @@ from ..blur.estimate import (
 )
 from ..blur.noise import banded_noise_std
 from ..events import BlurIdentified, TileDone
-from ..imaging import BAND_ROWS, Region, central_crop, is_gray_rgb, normalised, row_bands, value_range
+from ..imaging import BAND_ROWS, Region, central_crop, is_gray_rgb, normalised, row_bands, size_text, value_range
 from ..io.databar import detect_databar
 from ..metrics import STRUCTURE_CROP, shows_structure
 from .condition import condition_planes
@@ -157,7 +157,7 @@ def _checked_planes(image, options: RestoreOptions | None) -> tuple[object, list
         planes, rebuild = [Region(image)], lambda out: out[0]
     height, width = planes[0].shape
     if min(height, width) < MIN_SIDE:
-        raise ValueError(f"the image is {width} x {height} pixels; MIDNet needs at least {MIN_SIDE} x {MIN_SIDE}")
+        raise ValueError(f"the image is {size_text((height, width))}; MIDNet needs at least {MIN_SIDE} x {MIN_SIDE}")
     options = resolve_options(options, (height, width))
     options.check((height, width))
     return image, planes, rebuild, options

@@ -14,6 +14,7 @@ from ..blur.estimate import BlurEstimate
 from ..blur.noise import noise_std
 from ..blur.simulate import apply_degradation, apply_tone, kernel_radius, sample_degradation, true_blur
 from ..events import CheckpointSaved, SpotFitted, TrainStep, Validated, never
+from ..imaging import size_text
 from ..models.config import CONDITION_PLANES, pool_window
 from ..restoration.condition import condition_planes, uniform_covariances
 from .checkpoints import (
@@ -79,7 +80,8 @@ def check_training_data(train_set: list[TrainingImage], crop: int) -> None:
         top, bottom, left, right = image.valid_box
         if min(bottom - top, right - left) < crop:
             raise ValueError(
-                f"{image.name}: its usable area ({right - left} x {bottom - top}) is smaller than the crop {crop}"
+                f"{image.name}: its usable area ({size_text((bottom - top, right - left))}) is smaller than the "
+                f"crop {crop}"
             )
 
 

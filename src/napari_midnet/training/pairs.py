@@ -10,7 +10,7 @@ import numpy as np
 
 from ..blur.estimate import BlurEstimate
 from ..events import never
-from ..imaging import is_gray_rgb, mask_bounds, normalised, value_range
+from ..imaging import is_gray_rgb, mask_bounds, normalised, size_text, value_range
 from ..io.databar import detect_databar
 from ..io.files import read_image
 from ..io.paths import IMAGE_SUFFIXES
@@ -82,8 +82,9 @@ def make_pair(name: str, blurry: np.ndarray, sharp: np.ndarray, align: bool = Tr
         mask = valid_mask(registration, (sharp_rows, sharp.shape[1]), blurry.shape)
     else:
         if blurry.shape != sharp.shape:
-            raise PairError(f"{name}: blurry {blurry.shape} and sharp {sharp.shape} differ in size; "
-                            "align the pair (the dock's Align pairs; on the command line, leave out --no-align)")
+            raise PairError(f"{name}: blurry ({size_text(blurry.shape)}) and sharp ({size_text(sharp.shape)}) "
+                            "differ in size; align the pair (the dock's Align pairs; on the command line, leave out "
+                            "--no-align)")
         correlation = field_correlation(blurry_f[:rows], sharp_f[:rows])
         if correlation < SAME_FIELD_CORRELATION:
             raise PairError(f"{name}: blurry and sharp do not show the same field where they lie (correlation "

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..events import BlurIdentified
+from ..imaging import size_text
 from ..jobs.deblur import deblur_job, deblur_to_zarr_job, preview_region, result_path
 from ..jobs.readouts import identify
 from ..models.registry import ModelRegistry
@@ -276,7 +277,7 @@ class DeblurWidget(QWidget):
         crop = np.asarray(data[index + (rows, cols)])
         self.status.task = Task.DEBLUR
         self.progress_bar.setValue(0)
-        self.message.setText(f"Previewing {crop.shape[1]} x {crop.shape[0]} px of '{layer.name}'…")
+        self.message.setText(f"Previewing {size_text(crop.shape)} of '{layer.name}'…")
         self.worker = self.workers.run(
             with_model, self.registry, self.settings.model, deblur_job, replace(self.settings), crop,
             on_yield=self._on_progress,
@@ -289,7 +290,7 @@ class DeblurWidget(QWidget):
             return
         add_preview(self.viewer, source, origin, outcome)
         self.progress_bar.setValue(100)
-        self._final_message = (f"Preview of {outcome.data.shape[-1]} x {outcome.data.shape[0]} px in "
+        self._final_message = (f"Preview of {size_text(outcome.data.shape)} in "
                                f"{outcome.provenance['seconds']:.1f} s; Deblur restores the whole image.")
 
     def estimate_blur(self) -> None:

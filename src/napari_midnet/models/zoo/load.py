@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...imaging import size_text
 from ..config import Architecture, ModelConfig
 from ..weights import PACKAGE_DESCRIPTIONS, LoadedModel, WeightsError, tensors_sha256
 from .common import WEIGHT_FORMATS, first_error, package_name, quiet, read_bytes, require_extra, short
@@ -151,8 +152,8 @@ def _pad_to_valid(plane: np.ndarray, tensor) -> tuple[np.ndarray, tuple[slice, s
             step = size.step or 1
             target.append(size.min + max(0, -(-(length - size.min) // step)) * step)
     if any(want < have for want, have in zip(target, plane.shape)):
-        raise WeightsError(f"the image ({plane.shape[1]} x {plane.shape[0]}) is larger than the fixed input size "
-                           f"{target[1]} x {target[0]} of this bioimage.io model")
+        raise WeightsError(f"the image ({size_text(plane.shape)}) is larger than the fixed input size "
+                           f"{size_text(target)} of this bioimage.io model")
     padded = np.pad(plane, [(0, want - have) for want, have in zip(target, plane.shape)], mode="symmetric")
     return padded, (slice(0, plane.shape[0]), slice(0, plane.shape[1]))
 
