@@ -127,6 +127,30 @@ def test_finetune_errors_are_notifications(panel, qtbot):
         notification_manager.notification_ready.disconnect(callback)
 
 
+def test_one_failed_pair_is_one_notification(panel, qtbot):
+    """Issue 34.11: a pair of two fields gave a warning and then the error."""
+    from napari.utils.notifications import notification_manager
+
+    viewer, dock, panel = panel
+    viewer.add_image((sem_like((128, 128), seed=1) * 255).astype(np.uint8), name="field a")
+    viewer.add_image((sem_like((128, 128), seed=2) * 255).astype(np.uint8), name="field b")
+    panel.data.blurry_combo.setCurrentText("field a")
+    panel.data.sharp_combo.setCurrentText("field b")
+    panel.data.add_pair()
+    panel.form.align_check.setChecked(False)
+    seen = []
+    callback = lambda event: seen.append(str(event.message))  # noqa: E731
+    notification_manager.notification_ready.connect(callback)
+    try:
+        panel.run_button.click()
+        qtbot.waitUntil(lambda: any("do not show the same field" in n for n in seen), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not dock.status.busy, timeout=WAIT_MS)
+        qtbot.wait(200)
+    finally:
+        notification_manager.notification_ready.disconnect(callback)
+    assert len(seen) == 1, seen
+
+
 def start_endless_training(viewer, panel, qtbot):
     """A run of 100000 steps on one pair, interrupted by the test once three steps are done."""
     blurry, sharp = blurred_pair(0)

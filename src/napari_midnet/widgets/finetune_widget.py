@@ -134,7 +134,8 @@ class FinetuneWidget(QWidget):
     def _on_event(self, event) -> None:
         """The run's record follows every event; only what is said once is said here."""
         self.run.record(event)
-        if isinstance(event, PairAligned) and (not event.ok or event.residual > 0.5 * self.settings.max_residual):
+        # a pair that failed is the run's error, said once by _on_error
+        if isinstance(event, PairAligned) and event.ok and event.residual > 0.5 * self.settings.max_residual:
             show_warning(f"The pair '{event.name}' aligns poorly ({event.description}).")
         elif isinstance(event, SpotFitted):
             self.message.setText(f"Blur of {event.name}: {event.description}")
