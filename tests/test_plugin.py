@@ -290,6 +290,9 @@ def test_compare_forgets_deleted_layers(dock, qtbot):
     click(qtbot, widget.deblur.deblur_button)
     qtbot.waitUntil(lambda: widget.compare.readout is not None, timeout=WAIT_MS)
     assert widget.compare.table.item(0, 0) is not None
+    widget.compare._measure()  # measuring again: no old numbers shown meanwhile (issue 34.11)
+    assert "Measuring" in widget.compare.alignment.text() and widget.compare.table.item(0, 0) is None
+    qtbot.waitUntil(lambda: widget.compare.table.item(0, 0) is not None, timeout=WAIT_MS)
     viewer.layers.remove("img deblurred")
     assert widget.compare.readout is None and widget.compare.table.item(0, 0) is None
     assert not widget.compare.compare_button.isEnabled() and "deleted" in widget.compare.alignment.text()

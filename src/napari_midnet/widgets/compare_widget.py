@@ -129,6 +129,7 @@ class CompareWidget(QWidget):
         ref = current_plane(reference, self.viewer, crop) if reference is not None else None
         self._generation += 1
         generation = self._generation
+        self.table.clearContents()  # the last run's numbers are not this one's
         self.alignment.setText("Measuring…" + (" aligning the reference…" if ref is not None else ""))
         self.workers.run(compute_readout, source, result, ref,
                          on_return=lambda readout: self._show(readout, generation),
