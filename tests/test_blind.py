@@ -91,7 +91,8 @@ def test_synthetic_pair_blurs_only_the_input():
 
 
 def test_notice_when_the_input_was_in_focus_or_deblurring_barely_changed_sharpness():
-    assert "already looks in focus" in Readout(0.2, 0.5, source_blur=BlurEstimate(0.8, 0.5, 0, 0.01)).notice
+    notice = Readout(0.2, 0.5, source_blur=BlurEstimate(0.8, 0.5, 0, 0.01)).notice
+    assert "already looks in focus (in focus, blur 0.8 x 0.5 px, noise 0.010;" in notice  # describe()'s words
     assert Readout(0.2, 0.21, source_blur=BlurEstimate(3.0, 3.0, 0, 0.01)).notice == ""  # blurred: nothing to say
     assert "already looks sharp" in Readout(0.2, 0.21).notice  # too small to estimate: the ratio decides
     assert Readout(0.07, 0.15).notice == ""

@@ -115,6 +115,10 @@ class PairAligned(ImageNote):
 class SpotFitted(ImageNote):
     """A real pair's defocus spot was fitted (the condition of kernel-aware training)."""
 
+    def sentence(self) -> str:
+        """Worded apart from an estimate of one image: this spot is fitted against the sharp one."""
+        return f"blur of {self.name} fitted against its sharp image: {self.description}"
+
 
 @dataclass(frozen=True)
 class BlurIdentified:

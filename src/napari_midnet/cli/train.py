@@ -111,7 +111,7 @@ def _progress_note():
         if isinstance(event, PairAligned) and event.ok:
             print(f"registered {event.name}: {event.description}", file=sys.stderr)
         if isinstance(event, SpotFitted):
-            print(f"blur of {event.name} (the condition of its crops): {event.description}", file=sys.stderr)
+            print(event.sentence(), file=sys.stderr)
         if isinstance(event, Validated):
             last[:] = [event]
         loss = f"loss {event.loss:.4f}" if hasattr(event, "loss") else ""

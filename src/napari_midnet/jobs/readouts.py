@@ -68,8 +68,8 @@ class Readout:
         if self.source_blur is not None:
             if not self.source_blur.in_focus:
                 return ""
-            return (f"the input already looks in focus (estimated blur {self.source_blur.sigma:.1f} px, "
-                    f"in focus up to {IN_FOCUS_LIMIT} px): there was little to deblur")
+            return (f"the input already looks in focus ({self.source_blur.describe()}; in focus up to "
+                    f"{IN_FOCUS_LIMIT} px): there was little to deblur")
         if not self.sharpness_ratio < ALREADY_SHARP_RATIO:
             return ""
         return (f"the input already looks sharp: deblurring changed its sharpness only "

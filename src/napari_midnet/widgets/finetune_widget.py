@@ -24,6 +24,11 @@ from .training_plot import TrainingPlot
 from .workers import WorkerTracker
 
 
+def capitalised(sentence: str) -> str:
+    """The core's sentences start lower-case (the CLI prints them after a name); the dock's start capital."""
+    return sentence[:1].upper() + sentence[1:]
+
+
 class FinetuneWidget(QWidget):
     model_ready = Signal(str)  # registry name of a freshly fine-tuned model
 
@@ -138,7 +143,7 @@ class FinetuneWidget(QWidget):
         if isinstance(event, PairAligned) and event.ok and event.residual > 0.5 * self.settings.max_residual:
             show_warning(f"The pair '{event.name}' aligns poorly ({event.description}).")
         elif isinstance(event, SpotFitted):
-            self.message.setText(f"Blur of {event.name}: {event.description}")
+            self.message.setText(capitalised(event.sentence()))
 
     def _show_step(self, step: int) -> None:
         if not step or self.run.stop.is_set():
@@ -165,7 +170,7 @@ class FinetuneWidget(QWidget):
         self.run.outcome, self.run.state = outcome, FinetuneState.FINISHED
         name = self.registry.add_loaded(outcome.loaded, self.settings.output_name)
         summary = outcome.summary()
-        gain = f" {summary[:1].upper()}{summary[1:]}." if summary else ""
+        gain = f" {capitalised(summary)}." if summary else ""
         if not outcome.improved:
             self.message.setText(f"Fine-tuned model '{name}' validates worse than its base, so Deblur keeps "
                                  f"{self.deblur_settings.model}; pick '{name}' under Model to use it anyway.{gain}")
