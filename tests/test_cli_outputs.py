@@ -387,3 +387,41 @@ def test_an_early_failure_leaves_no_empty_output_folder(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "a.tif", image())
     code, _, err = run(capsys, "deblur", tmp_path / "a.tif", "-o", tmp_path / "new" / "out", "--model", "nonesuch")
     assert code == 1 and not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_local_cluster_prints_only_our_line(tmp_path):
+    """Issue 34.15: a terminal's Ctrl-C reaches every process of the group; the workers printed
+    tracebacks and distributed four warnings before "interrupted". The whole group is signalled
+    here, once the first image is done and the workers are busy with the next ones."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from scipy.ndimage import gaussian_filter
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(10):
+        field = gaussian_filter(rng.random((1024, 1024)), 4)
+        tifffile.imwrite(inputs / f"f{index}.tif", ((field - field.min()) / np.ptp(field) * 255).astype(np.uint8))
+    command = [str(Path(sys.executable).with_name("napari-midnet")), "deblur", str(inputs), "-o",
+               str(tmp_path / "out"), "--scheduler", "local:2"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               start_new_session=True)
+    lines = []
+    with process.stderr:
+        for line in process.stderr:
+            lines.append(line)
+            if "blur estimated" in line:
+                break
+        os.killpg(process.pid, signal.SIGINT)
+        lines += process.stderr.read().splitlines(keepends=True)
+    assert process.wait(timeout=120) == 130
+    err = "".join(lines)
+    assert err.rstrip().endswith("napari-midnet: interrupted"), err
+    assert "Traceback" not in err and "WARNING" not in err and "distributed" not in err, err
+    assert all(not path.name.startswith(".") for path in (tmp_path / "out").iterdir())  # no partial file

@@ -16,7 +16,10 @@ workers), whose workers must see the same file system. dask.distributed is the o
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
 import uuid
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -33,6 +36,7 @@ PLUGIN_NAME = "napari-midnet-model"
 TASK_RETRIES = 2  # a task whose worker died runs again elsewhere, this many times
 BAND_TILE_ROWS = 8  # tile rows per band task of a huge image (the halo re-runs one tile row: 1/8 more work)
 CONNECT_TIMEOUT_S = 10
+DASK_LOGGING = "DASK_LOGGING__DISTRIBUTED"  # dask's config key logging.distributed, as an environment variable
 
 
 class ClusterError(ValueError):
@@ -71,8 +75,32 @@ def connect(spec: str):
         except (OSError, TimeoutError) as error:
             raise ClusterError(f"cannot reach the scheduler at {spec} ({type(error).__name__}); is it running, "
                                "and reachable from here?") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with quiet_children():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
+
+
+@contextmanager
+def quiet_children() -> Iterator[None]:
+    """Worker processes started inside ignore Ctrl-C and log only errors. A terminal's Ctrl-C
+    reaches the whole process group: each worker printed its own traceback, and the cancelled
+    tasks and the workers killed on the way out two warnings each, while the client alone needs
+    it (it cancels the tasks, closes the cluster and says "interrupted"). An ignored SIGINT is
+    the one handler a new process keeps; a Ctrl-C in the seconds the workers start is ignored."""
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # the nannies run in this process
+    saved = os.environ.get(DASK_LOGGING)
+    os.environ[DASK_LOGGING] = "error"  # read by each worker process as distributed is imported
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        yield
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        if saved is None:
+            os.environ.pop(DASK_LOGGING, None)
+        else:
+            os.environ[DASK_LOGGING] = saved
 
 
 HANDSHAKE_WAIT_S = 3  # a dask scheduler greets a new connection at once
