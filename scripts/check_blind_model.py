@@ -8,12 +8,19 @@
    true PSF and its best balance;
 4. half-sharp frames: the left half sharp, the right half blurred (sigma 4): the sharp half
    scored against itself (was it left alone?);
-5. the bundled Zeiss sample pair.
+5. the bundled Zeiss sample pair;
+6. light blur on clean frames: the held-out source blurred by sigma 1, 2 and 4 px at low noise
+   (read noise 0.003, dose 10^5), stored in 8 and in 16 bit: never below the input?
+The classical peers (Wiener, Richardson-Lucy, BM3D deblurring), each given the true PSF and its
+best parameter, are measured on the pairs of checks 3 and 6 (scripts/classical_peers.py), once:
+kept in --peers FILE (default runs/peers.json) and read from there next time (`--no-peers` skips
+them; BM3D takes half a minute an image).
 A kernel-aware model is scored with its estimated blur ("auto") and, where the true spot is
 known (fitted on the real pairs, the simulator's elsewhere), with that spot given ("given").
 Contrast is the output's standard deviation over the reference's.
 
 Usage: python scripts/check_blind_model.py [--models M ...] [--data ../shared/data] [--json FILE]
+       [--peers FILE | --no-peers]
 """
 
 import argparse
@@ -23,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from checks_table import COMPARISON, comparison_row  # scripts/, beside this one
+from classical_peers import peers_given_the_true_psf
 
 from napari_midnet.blur.simulate import Degradation
 from napari_midnet.bundled import sample_paths
@@ -38,6 +46,10 @@ BLURS = {"sigma 1.5": Degradation(sigma=1.5), "sigma 3": Degradation(sigma=3.0),
          "astigmatic 4x2 at 30 deg": Degradation(sigma=np.sqrt(8.0), axis_ratio=2.0, angle=-np.deg2rad(30))}
 NOISE = {"dose": 2000.0, "read_noise": 0.005}  # about the real pairs' noise
 HALF_BLUR = Degradation(sigma=4.0, **NOISE)
+LIGHT_BLURS = (1.0, 2.0, 4.0)
+LIGHT_NOISE = {"dose": 1e5, "read_noise": 0.003}  # frame-averaged or long-dwell frames
+LIGHT_BITS = (8, 16)
+LIGHT_COUNT = 2  # images of the held-out source per light-blur case
 
 
 def with_noise(degradation: Degradation) -> Degradation:
@@ -64,12 +76,32 @@ def do_no_harm(model, data: Path, source: str, count: int) -> dict:
     return {image.name: drain(harm(model, image))["output"] for image in images}
 
 
-def other_instrument(model, kernel_aware: bool, data: Path, source: str, count: int) -> dict:
+def instrument_pairs(data: Path, source: str, count: int) -> dict:
+    """{label: pairs}: the held-out source blurred by each of BLURS (seeded: every model and peer
+    sees the same pairs)."""
     images = load_sharp_folder(data / "sem-sharp" / source)[:count]
+    return {label: [synthetic_pair(image, with_noise(degradation), seed, f"{image.name}@{label}")
+                    for seed, image in enumerate(images)] for label, degradation in BLURS.items()}
+
+
+def light_pairs(data: Path, source: str) -> dict:
+    """{label: pairs}: light blur at low noise, quantised to 8 or 16 bit as a detector stores it."""
+    images = load_sharp_folder(data / "sem-sharp" / source)[:LIGHT_COUNT]
+    cases = {}
+    for sigma in LIGHT_BLURS:
+        for bits in LIGHT_BITS:
+            levels = 2**bits - 1
+            pairs = [synthetic_pair(image, Degradation(sigma=sigma, **LIGHT_NOISE), seed, f"{image.name}@{sigma}")
+                     for seed, image in enumerate(images)]
+            for pair in pairs:
+                pair.blurry = np.round(np.clip(pair.blurry, 0, 1) * levels).astype(np.float32) / levels
+            cases[f"sigma {sigma:g}, {bits} bit"] = pairs
+    return cases
+
+
+def blurred_sets(model, kernel_aware: bool, cases: dict) -> dict:
     results = {}
-    for label, degradation in BLURS.items():
-        pairs = [synthetic_pair(image, with_noise(degradation), seed, f"{image.name}@{label}")
-                 for seed, image in enumerate(images)]
+    for label, pairs in cases.items():
         # the Wiener oracle gets the true PSF and the best balance; a blind model ignores the spot
         truth = drain(evaluate_pairs(model, pairs, wiener=True, given_blur=True))["mean"]
         auto = drain(evaluate_pairs(model, pairs))["mean"] if kernel_aware else truth
@@ -126,6 +158,10 @@ def print_report(name: str, report: dict) -> None:
     for label, scores in report["other_instrument"].items():
         print(f"   {label:<33}{cell(scores['auto']['input'])}{cell(scores['auto']['output'])}"
               f"{cell(scores.get('given', {}).get('output'))}{cell(scores['auto']['wiener'])}")
+    print("6. light blur on clean frames (dose 1e5, read noise 0.003), 8 and 16 bit; Wiener: true PSF")
+    for label, scores in report["light_blur"].items():
+        print(f"   {label:<33}{cell(scores['auto']['input'])}{cell(scores['auto']['output'])}"
+              f"{cell(scores.get('given', {}).get('output'))}{cell(scores['auto']['wiener'])}")
     half = report["half_sharp"]
     print(f"4. half-sharp frames, the sharp half against itself (target >= 38 dB){'':<1}{cell(half['output'])}")
     zeiss = report["zeiss_sample"]
@@ -133,6 +169,14 @@ def print_report(name: str, report: dict) -> None:
           f"{cell(zeiss['wiener'])}")
     print(f"   parameters {report['parameters']:,}; {report['macs_per_megapixel'] / 1e9:.1f} GMAC per megapixel; "
           f"{report['seconds_1280x1024']:.1f} s for a 1280 x 1024 frame")
+
+
+def print_peers(peers: dict) -> None:
+    names = list(next(iter(peers.values())))
+    print("\n== classical peers, each given the true PSF and its best parameter (PSNR dB  SSIM  contrast)")
+    print(f"{'':<36}" + "".join(f"{name:>21}" for name in names))
+    for label, scores in peers.items():
+        print(f"   {label:<33}" + "".join(cell(scores[name]) for name in names))
 
 
 def main() -> None:
@@ -143,9 +187,21 @@ def main() -> None:
     parser.add_argument("--source", default="deepsem-nanowires", help="sem-sharp source held out of training")
     parser.add_argument("--count", type=int, default=4, help="images of that source to use")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--peers", type=Path, default=Path("runs/peers.json"), help="the peers' scores, kept")
+    parser.add_argument("--no-peers", action="store_true", help="skip the classical peers (BM3D is slow)")
     args = parser.parse_args()
     from napari_midnet.models.nets import count_parameters, macs_per_megapixel
 
+    instrument, light = instrument_pairs(args.data, args.source, args.count), light_pairs(args.data, args.source)
+    if not args.no_peers:
+        if args.peers.exists():  # the same pairs every run: measured once
+            peers = json.loads(args.peers.read_text())
+        else:
+            print("classical peers given the true PSF (minutes: BM3D)…", flush=True)
+            peers = {label: peers_given_the_true_psf(pairs) for label, pairs in {**instrument, **light}.items()}
+            args.peers.parent.mkdir(parents=True, exist_ok=True)
+            args.peers.write_text(json.dumps(peers, indent=2))
+        print_peers(peers)
     reports = {}
     for name in args.models:
         model = load_model(name).model
@@ -157,7 +213,8 @@ def main() -> None:
             "real_pairs": real_pairs(model, kernel_aware, args.data, args.frames),
             "do_no_harm": do_no_harm(model, args.data, args.source, args.count),
             "source": args.source,
-            "other_instrument": other_instrument(model, kernel_aware, args.data, args.source, args.count),
+            "other_instrument": blurred_sets(model, kernel_aware, instrument),
+            "light_blur": blurred_sets(model, kernel_aware, light),
             "half_sharp": half_sharp(model, args.data, args.source, args.count),
             "zeiss_sample": zeiss_sample(model),
         }

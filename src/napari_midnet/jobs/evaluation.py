@@ -40,14 +40,18 @@ def wiener_filter(image: np.ndarray, sigma: float, balance: float, spot=None) ->
     (a blur.BlurEstimate), on intensities in [0, 1]."""
     from skimage.restoration import wiener
 
+    from ..blur.estimate import BlurEstimate
+
+    psf = spot_psf(BlurEstimate.isotropic(sigma) if spot is None else spot)
+    return np.clip(wiener(image.astype(np.float64), psf, balance), 0, 1)
+
+
+def spot_psf(spot) -> np.ndarray:
+    """The simulator's kernel for a spot (a blur.BlurEstimate): what the classical peers are given."""
     from ..blur.simulate import Degradation, blur_kernel
 
-    if spot is None:
-        psf = blur_kernel(Degradation(sigma=sigma))
-    else:
-        ratio = spot.sigma_major_px / max(spot.sigma_minor_px, 1e-3)
-        psf = blur_kernel(Degradation(sigma=spot.sigma, axis_ratio=ratio, angle=-np.deg2rad(spot.angle_deg)))
-    return np.clip(wiener(image.astype(np.float64), psf, balance), 0, 1)
+    ratio = spot.sigma_major_px / max(spot.sigma_minor_px, 1e-3)
+    return blur_kernel(Degradation(sigma=spot.sigma, axis_ratio=ratio, angle=-np.deg2rad(spot.angle_deg)))
 
 
 def best_wiener(pair: TrainingImage, spot=None) -> dict[str, float]:
