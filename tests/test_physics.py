@@ -39,14 +39,16 @@ def test_the_data_step_undoes_a_known_spot_exactly():
     assert (blurred - sharp).abs().max() > 0.05
 
 
-def test_a_0_px_spot_on_a_clean_frame_gives_the_input_back_whatever_the_prior():
-    """Do no harm by construction: the last step is a data step that trusts a clean frame."""
+@pytest.mark.parametrize("noise", [0.001, 0.05])
+def test_a_0_px_spot_gives_the_input_back_whatever_the_prior_and_the_noise(noise):
+    """Do no harm by construction: the last data step keeps what the spot left intact (all of it
+    here), grain and noise included: a deblurrer, not a denoiser."""
     torch.manual_seed(0)
     model = perturb(build_model(PRESETS["midnet-hqs"].config), scale=0.5)
     image = sem_like((72, 88), seed=5)
     with torch.inference_mode():
-        out = model(_inputs(image, BlurEstimate(0.0, 0.0, 0.0, 0.001)))[0, 0].numpy()
-    assert np.abs(out - image).max() < 5e-3
+        out = model(_inputs(image, BlurEstimate(0.0, 0.0, 0.0, noise)))[0, 0].numpy()
+    assert np.abs(out - image).max() < 1e-4
 
 
 def test_a_sharp_half_beside_a_blurred_half_of_one_tile_comes_back_as_it_was():
@@ -61,7 +63,7 @@ def test_a_sharp_half_beside_a_blurred_half_of_one_tile_comes_back_as_it_was():
     inputs = torch.from_numpy(np.concatenate([image[None], planes]))[None]
     with torch.inference_mode():
         out = model(inputs)[0, 0].numpy()
-    assert np.abs(out[:, :80] - image[:, :80]).max() < 5e-3
+    assert np.abs(out[:, :80] - image[:, :80]).max() < 1e-3
     assert np.abs(out[:, 400:] - image[:, 400:]).max() > 0.02  # the blurred side is restored
 
 

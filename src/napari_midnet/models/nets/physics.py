@@ -10,8 +10,9 @@ input planes: the image, then `restoration.condition`'s planes), so the tiler, t
 the focus map serve it unchanged: each tile is deconvolved block by block with each block's mean
 spot (a focus edge or a tilted sample inside one tile), the blocks blended bilinearly.
 
-The output is one last data step, so a 0-px spot on a clean frame gives the input back by
-construction: with k = 1 it is (y + alpha z) / (1 + alpha), and alpha falls with the noise.
+The output is one last data step that leaves every frequency the spot did not attenuate as it was
+measured (the prior fills in only what the blur took), so a 0-px spot gives the input back
+exactly, at any noise level: a deblurrer, not a denoiser.
 """
 
 from __future__ import annotations
@@ -71,10 +72,14 @@ def transfer_function(covariance: torch.Tensor, shape: tuple[int, int]) -> torch
 
 
 def data_step(measured_spectrum: torch.Tensor, mtf: torch.Tensor, estimate: torch.Tensor, alpha: torch.Tensor,
-              shape: tuple[int, int], weights: torch.Tensor | None = None) -> torch.Tensor:
+              shape: tuple[int, int], weights: torch.Tensor | None = None, keep_intact: bool = False) -> torch.Tensor:
     """argmin_x |y - k*x|^2 + alpha |x - z|^2 in closed form, (K Y + alpha Z) / (K^2 + alpha), for
-    each block's MTF (N, B, ...) and the results blended by `weights` (B, H, W) when B > 1."""
+    each block's MTF (N, B, ...) and the results blended by `weights` (B, H, W) when B > 1.
+    `keep_intact`: alpha x (1 - K^2) per frequency, so what the blur left intact is the measurement's
+    (noise and grain included: a deblurrer, not a denoiser) and what it took is the prior's."""
     alpha = alpha[:, None, None, None]
+    if keep_intact:
+        alpha = alpha * (1 - mtf**2)
     numerator = mtf * measured_spectrum + alpha * torch.fft.rfft2(estimate)
     restored = torch.fft.irfft2(numerator / (mtf**2 + alpha), s=shape)
     return restored if weights is None else (restored * weights).sum(1, keepdim=True)
@@ -118,5 +123,5 @@ class UnrolledHQS(Restorer):
             estimate = data_step(spectrum, mtf, estimate, weight * noise**2 / beta**2, shape, weights)
             level = (beta * NOISE_PLANE_SCALE)[:, None, None, None].expand_as(estimate)
             estimate = self.prior(torch.cat([estimate, level], 1))
-        restored = data_step(spectrum, mtf, estimate, weight * noise**2 / final**2, shape, weights)
+        restored = data_step(spectrum, mtf, estimate, weight * noise**2 / final**2, shape, weights, keep_intact=True)
         return restored[..., pad:pad + height, pad:pad + width]
