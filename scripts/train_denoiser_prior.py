@@ -28,6 +28,7 @@ import torch
 from napari_midnet.models.nets import build_model
 from napari_midnet.models.nets.physics import NOISE_PLANE_SCALE
 from napari_midnet.models.weights import save_weights
+from napari_midnet.training.loop import take_step
 from napari_midnet.training.pairs import load_sharp_folder
 
 PRESET = "midnet-hqs"
@@ -92,11 +93,7 @@ def main() -> None:
         noisy = clean + levels * torch.from_numpy(rng.standard_normal(clean.shape).astype(np.float32))
         denoised = prior(torch.cat([noisy, (levels * NOISE_PLANE_SCALE).expand_as(noisy)], 1))
         loss = (denoised - clean).abs().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
+        take_step(loss, prior, optimizer, scheduler)
         step += 1
         losses.append(loss.item())
         if step % 20 == 0:

@@ -305,11 +305,7 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
             inputs, targets = sample_batch(train_set, config, rng, conditioned)
             inputs, targets = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
             loss = multiscale_loss(model.forward_scales(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            take_step(loss, model, optimizer, scheduler)
             step += 1
             event = TrainStep(step, config.iterations, loss.item(), float(scheduler.get_last_lr()[0]))
             result.history.append(event)
@@ -330,6 +326,17 @@ def train(model, train_set: list[TrainingImage], val_set: list[TrainingImage], c
     result.step = step
     model.eval()
     return result
+
+
+def take_step(loss, model, optimizer, scheduler) -> None:
+    """One optimiser step on `loss`, the gradient's norm clipped at 1 (every training here)."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
 
 
 def fit_spots(images: list[TrainingImage], should_stop: Callable[[], bool] = never
