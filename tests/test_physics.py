@@ -67,6 +67,20 @@ def test_a_sharp_half_beside_a_blurred_half_of_one_tile_comes_back_as_it_was():
     assert np.abs(out[:, 400:] - image[:, 400:]).max() > 0.02  # the blurred side is restored
 
 
+def test_one_spot_over_many_blocks_restores_as_one_block(monkeypatch):
+    """A frame's single estimate (or --blur) takes one data step per stage, with the same result."""
+    from napari_midnet.models.nets import physics
+
+    torch.manual_seed(0)
+    model = perturb(build_model(PRESETS["midnet-hqs"].config), scale=0.5)
+    inputs = _inputs(sem_like((64, 480), seed=7).astype(np.float32), BlurEstimate(3.0, 2.0, 20.0, 0.01))
+    with torch.inference_mode():
+        by_blocks = model(inputs)
+        monkeypatch.setattr(physics, "SPOT_BLOCK", 10**6)
+        whole = model(inputs)
+    assert torch.allclose(by_blocks, whole, atol=1e-5)
+
+
 def test_a_forward_pass_keeps_any_size_and_the_weights_rebuild(tmp_path):
     from napari_midnet.models.loader import load_model
     from napari_midnet.models.weights import save_weights

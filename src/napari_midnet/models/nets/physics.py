@@ -53,6 +53,13 @@ def spot_from_condition(condition: torch.Tensor, blocks: tuple[int, int] = (1, 1
     return covariance, noise.mean(dim=(1, 2)) / 20.0
 
 
+def spot_varies(covariance: torch.Tensor) -> bool:
+    """Whether the blocks' spots (N, 3, By, Bx) differ by more than 2 % of their size (+0.02 px^2)."""
+    mean = covariance.mean(dim=(2, 3), keepdim=True)
+    tolerance = 0.02 * (mean[:, 0] + mean[:, 2]).abs().amax() + 0.02
+    return bool((covariance - mean).abs().amax() > tolerance)
+
+
 def block_weights(blocks: tuple[int, int], shape: tuple[int, int], pad: int, like: torch.Tensor) -> torch.Tensor:
     """(blocks[0] * blocks[1], H + 2 pad, W + 2 pad): each block's share of every pixel, bilinear
     between block centres (a partition of unity), constant over the reflected margin."""
@@ -107,6 +114,8 @@ class UnrolledHQS(Restorer):
         height, width = inp.shape[-2:]
         blocks = (math.ceil(height / SPOT_BLOCK), math.ceil(width / SPOT_BLOCK))
         covariance, noise = spot_from_condition(inp[:, 1:5], blocks)
+        if blocks != (1, 1) and not spot_varies(covariance):  # one spot (a frame's estimate, --blur): one step
+            covariance = covariance.mean(dim=(2, 3), keepdim=True)
         pad = min(DATA_PAD, height - 1, width - 1)
         measured = F.pad(inp[:, :1], (pad, pad, pad, pad), mode="reflect")
         shape = measured.shape[-2:]
