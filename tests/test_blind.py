@@ -34,6 +34,15 @@ def test_an_unblurred_sample_changes_only_tone_and_noise():
     assert psnr(out, sharp, value_range=1.0) > 35
 
 
+def test_the_simulator_stores_8_or_16_bit_as_a_detector_does():
+    sharp = sem_like((64, 64)).astype(np.float32)
+    for bits in (8, 16):
+        out = apply_degradation(sharp, Degradation(sigma=1.0, dose=1e5), np.random.default_rng(1), bits)
+        steps = out * (2**bits - 1)
+        assert np.allclose(steps, np.round(steps), atol=1e-2)
+    assert not np.allclose(out * 255, np.round(out * 255), atol=1e-2)  # 16 bit is finer than 8
+
+
 def test_calibration_recovers_a_known_blur():
     sharp = sem_like((200, 200), seed=3).astype(np.float32)
     blurry = apply_degradation(sharp, Degradation(sigma=3.0, dose=5000, gain=1.05), np.random.default_rng(0))

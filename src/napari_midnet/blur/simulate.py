@@ -106,8 +106,9 @@ def blur(image: np.ndarray, d: Degradation) -> np.ndarray:
     return fftconvolve(np.pad(image, pad, mode="reflect"), kernel, mode="valid")
 
 
-def apply_degradation(sharp: np.ndarray, d: Degradation, rng: np.random.Generator) -> np.ndarray:
-    """Blur, scan errors, streak, tone, noise and 8-bit quantisation; `rng` draws the noise."""
+def apply_degradation(sharp: np.ndarray, d: Degradation, rng: np.random.Generator, bits: int = 8) -> np.ndarray:
+    """Blur, scan errors, streak, tone, noise and quantisation to `bits` (a detector's 8 or 16);
+    `rng` draws the noise."""
     blurred = blur(sharp, d)
     if d.line_jitter or d.line_wave:
         rows, cols = blurred.shape
@@ -124,7 +125,8 @@ def apply_degradation(sharp: np.ndarray, d: Degradation, rng: np.random.Generato
     noisy = rng.poisson(np.clip(toned, 0, None) * d.dose) / d.dose
     if d.read_noise:
         noisy = noisy + rng.normal(0.0, d.read_noise, noisy.shape)
-    return (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)
+    levels = 2**bits - 1
+    return (np.round(np.clip(noisy, 0, 1) * levels) / levels).astype(np.float32)
 
 
 def apply_tone(image: np.ndarray, d: Degradation) -> np.ndarray:

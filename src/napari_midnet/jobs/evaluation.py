@@ -83,12 +83,12 @@ def harm(model, image: TrainingImage, options: RestoreOptions | None = None,
     return result
 
 
-def synthetic_pair(image: TrainingImage, degradation, seed: int, name: str) -> TrainingImage:
-    """`image` (sharp-only) blurred by the simulator with fixed settings: a pair to score, with
-    its true spot."""
+def synthetic_pair(image: TrainingImage, degradation, seed: int, name: str, bits: int = 8) -> TrainingImage:
+    """`image` (sharp-only) blurred by the simulator with fixed settings, stored in `bits`: a pair
+    to score, with its true spot."""
     from ..blur.simulate import apply_degradation, true_blur
 
-    blurry = apply_degradation(image.sharp, degradation, np.random.default_rng(seed))
+    blurry = apply_degradation(image.sharp, degradation, np.random.default_rng(seed), bits)
     return TrainingImage(name, image.sharp, blurry, image.mask.copy(), blur=true_blur(degradation))
 
 
