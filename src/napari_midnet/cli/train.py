@@ -77,7 +77,8 @@ def train(args) -> int:
     try:
         save_weights(outcome.loaded.model, args.out, outcome.card)
     except (OSError, SafetensorError) as error:
-        raise CliError(f"cannot write {args.out} ({error.strerror or error}); the training state is in "
+        why = getattr(error, "strerror", None) or error  # a SafetensorError has no strerror
+        raise CliError(f"cannot write {args.out} ({why}); the training state is in "
                        f"{outcome.result.checkpoint}: write it with --resume {outcome.result.checkpoint}") from None
     print(f"wrote {args.out} ({outcome.result.step} iterations; checkpoint {outcome.result.checkpoint})")
     return 0
