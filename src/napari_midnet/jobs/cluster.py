@@ -87,7 +87,7 @@ def quiet_children() -> Iterator[None]:
     tasks and the workers killed on the way out two warnings each, while the client alone needs
     it (it cancels the tasks, closes the cluster and says "interrupted"). An ignored SIGINT is
     the one handler a new process keeps; a Ctrl-C in the seconds the workers start is ignored."""
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # the nannies run in this process
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # the nannies, in this process (until closed)
     saved = os.environ.get(DASK_LOGGING)
     os.environ[DASK_LOGGING] = "error"  # read by each worker process as distributed is imported
     in_main = threading.current_thread() is threading.main_thread()
@@ -164,7 +164,10 @@ def _deblur_on_worker(source: Path, target: Path, options: RestoreOptions, overw
 
 @contextmanager
 def cluster_client(scheduler: str, model: str, backend: str) -> Iterator:
-    """A Client whose workers hold the model (a LocalCluster it started is closed after)."""
+    """A Client whose workers hold the model (a LocalCluster it started is closed after, and
+    distributed's logging in this process is as it was before)."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
     client, cluster = connect(scheduler)
     try:
         client.register_plugin(_model_plugin(model, backend), name=PLUGIN_NAME)
@@ -173,6 +176,7 @@ def cluster_client(scheduler: str, model: str, backend: str) -> Iterator:
         client.close()
         if cluster is not None:
             cluster.close()
+        logger.setLevel(level)
 
 
 def deblur_files(client, jobs: list[tuple[Path, Path]], options: RestoreOptions, overwrite: bool
