@@ -41,8 +41,8 @@ RECIPES = {
                     "perturbed as blur identification errs, and the crop deconvolved with that spot)",
 }
 SEED_RECIPE = ("PRESET={preset} scripts/train_recipe.py (from scratch: {steps} steps in 128-px crops, "
-               "lr 1e-3, batch 8, as many as 6 minutes of 2 CPU cores allow, the budget every seed architecture "
-               "gets; data, simulator and blur condition as for midnet-s-psf)")
+               "lr 1e-3, batch 8, as many as 55 minutes of 2 CPU cores allow, the default's budget, which "
+               "every seed architecture gets; data, simulator and blur condition as for midnet-s-psf)")
 DO_NO_HARM_PSNR = 32.0  # a model scoring below this on a sharp input ships untrained
 
 
