@@ -22,6 +22,7 @@ import numpy as np
 import scipy.fft
 
 from ..imaging import size_text
+from .crossval import checked_covariance
 from .noise import banded_noise_std
 
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
@@ -327,7 +328,8 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
         band = read(y, y + WINDOW)
         for powers in window_powers(band, [(0, x) for x in xs]):
             for power in powers:
-                covariance = _above_floor(model(spectral_features(power + unseen_noise, known)))
+                regressed = _above_floor(model(spectral_features(power + unseen_noise, known)))
+                covariance = checked_covariance(power, regressed)
                 covariances.append(covariance)
                 size = int(np.searchsorted(GLOBAL_SIZE_EDGES, _spot_size(covariance)))
                 by_size[size] += power
@@ -341,7 +343,7 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
     first = int(np.searchsorted(GLOBAL_SIZE_EDGES, floor, side="right"))
     first = min(first, int(np.flatnonzero(counts)[-1]))
     total = by_size[first:].sum(axis=0) / counts[first:].sum()
-    whole = _above_floor(model(spectral_features(total + unseen_noise, known)))
+    whole = checked_covariance(total, _above_floor(model(spectral_features(total + unseen_noise, known))))
     estimate = BlurEstimate.from_covariance(whole, noise)
     centres_y = np.minimum(np.array(ys, dtype=np.float64) + WINDOW / 2, height - 1)
     centres_x = np.minimum(np.array(xs, dtype=np.float64) + WINDOW / 2, width - 1)
