@@ -25,33 +25,42 @@ SCALES = np.linspace(0.0, 1.0, 11)  # candidate spots: the regression's, its axe
 LOG_BALANCES = np.arange(-6.0, 0.01, 0.5)  # the Wiener restoration's regularisation, searched
 
 
+FREQUENCY_BLOCK = 4  # periodogram bins summed per side: a light spot's transfer is flat over 4/256 cycles
+
+
+def _blocks(grid: np.ndarray, reduce) -> np.ndarray:
+    """A (height, columns) half-spectrum grid in FREQUENCY_BLOCK^2 blocks (its Nyquist column left out)."""
+    rows, columns = grid.shape[0] // FREQUENCY_BLOCK, (grid.shape[1] - 1) // FREQUENCY_BLOCK
+    trimmed = grid[:rows * FREQUENCY_BLOCK, :columns * FREQUENCY_BLOCK]
+    return reduce(trimmed.reshape(rows, FREQUENCY_BLOCK, columns, FREQUENCY_BLOCK), axis=(1, 3))
+
+
 @cache
-def _frequency_terms(height: int, width: int):
-    """For an rfft2 periodogram of a (height, width) window: fx^2, 2 fx fy, fy^2, the squared
-    Laplacian's response, and each bin's weight (the half-spectrum's mirrored columns twice)."""
-    fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.rfftfreq(width)[None, :]
+def _frequency_terms(height: int, columns: int):
+    """For an rfft2 periodogram of `height` rows and `columns` half-spectrum columns, per block:
+    the mean fx^2, 2 fx fy, fy^2 and squared Laplacian response, and how many spectrum bins the
+    block stands for (the half-spectrum's columns other than DC count twice)."""
+    fy = np.fft.fftfreq(height)[:, None] + np.zeros((1, columns))
+    fx = np.fft.rfftfreq(2 * (columns - 1))[None, :] + np.zeros((height, 1))
     laplacian2 = (4 * np.sin(np.pi * fx) ** 2 + 4 * np.sin(np.pi * fy) ** 2) ** 2
-    weight = np.full((1, fx.size), 2.0)
-    weight[0, 0] = 1.0
-    if width % 2 == 0:
-        weight[0, -1] = 1.0
-    return fx * fx, 2 * fx * fy, fy * fy, laplacian2, weight
+    weight = np.where(fx == 0, 1.0, 2.0)
+    return tuple(_blocks(term, np.mean) for term in (fx * fx, 2 * fx * fy, fy * fy, laplacian2)) + \
+        (_blocks(weight, np.sum), weight)
 
 
 def log_gcv(power: np.ndarray, covariance: np.ndarray, scales: np.ndarray = SCALES) -> np.ndarray:
     """log GCV of each spot `scale * axes` of `covariance` at its best regularisation, for a
     window's periodogram `power` ((height, width // 2 + 1), DC included)."""
-    fxx, fxy, fyy, laplacian2, weight = _frequency_terms(power.shape[0], 2 * (power.shape[1] - 1))
+    fxx, fxy, fyy, laplacian2, count, weight = _frequency_terms(*power.shape)
+    power = _blocks(weight * power, np.sum)
     spread = 4 * np.pi**2 * (covariance[0, 0] * fxx + covariance[0, 1] * fxy + covariance[1, 1] * fyy)
-    balances = 10.0 ** LOG_BALANCES[:, None, None]
-    regularised = balances * laplacian2
+    regularised = 10.0 ** LOG_BALANCES[:, None, None] * laplacian2
     scores = []
     for scale in scales:
         transfer2 = np.exp(-(scale**2) * spread)
         residual = regularised / (transfer2 + regularised)  # 1 - the restoration's influence, per bin
-        fitted = (weight * residual**2 * power).sum(axis=(1, 2))
-        trace = (weight * residual).sum(axis=(1, 2))
+        fitted = (residual**2 * power).sum(axis=(1, 2))
+        trace = (count * residual).sum(axis=(1, 2))
         scores.append(np.min(np.log(fitted + 1e-30) - 2 * np.log(trace + 1e-30)))
     return np.array(scores)
 
