@@ -39,6 +39,10 @@ RECIPES = {
     "midnet-s-psf": "PRESET=midnet-s-psf scripts/train_recipe.py (from scratch: 4000 steps in 128-px "
                     "crops, lr 1e-3; the condition is the simulator's true spot, or a real pair's fitted one, "
                     "perturbed as blur identification errs, and the crop deconvolved with that spot)",
+    "midnet-hqs": "scripts/train_denoiser_prior.py --iterations 2400 (the DPIR form: the MIDNet prior trained "
+                  "in 128-px crops only as an SEM denoiser told its noise level, white noise 0.002-0.15 on real "
+                  "sharp SEM frames, L1, lr 1e-3 cosine; plugged unchanged into the three exact data steps with the "
+                  "identified spot; the end-to-end form, recipes/midnet-hqs.toml, measured worse)",
 }
 SEED_RECIPE = ("PRESET={preset} scripts/train_recipe.py (from scratch: {steps} steps in 128-px crops, "
                "lr 1e-3, batch 8, as many as 55 minutes of 2 CPU cores allow, the default's budget, which "
