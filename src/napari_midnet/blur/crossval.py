@@ -23,8 +23,6 @@ CHECKED_UP_TO = 3.0  # px (geometric mean of the axes): heavier spots are left t
 GCV_MARGIN = 0.01  # log GCV: measured gains 0.014-0.5 where the regression erred, <= 0.005 where it did not
 SCALES = np.linspace(0.0, 1.0, 11)  # candidate spots: the regression's, its axes scaled by these (shrunk only)
 LOG_BALANCES = np.arange(-6.0, 0.01, 0.5)  # the Wiener restoration's regularisation, searched
-
-
 FREQUENCY_BLOCK = 4  # periodogram bins summed per side: a light spot's transfer is flat over 4/256 cycles
 
 
@@ -48,15 +46,15 @@ def _frequency_terms(height: int, columns: int):
         (_blocks(weight, np.sum), weight)
 
 
-def log_gcv(power: np.ndarray, covariance: np.ndarray, scales: np.ndarray = SCALES) -> np.ndarray:
-    """log GCV of each spot `scale * axes` of `covariance` at its best regularisation, for a
+def log_gcv(power: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """log GCV of each spot `SCALES * axes` of `covariance` at its best regularisation, for a
     window's periodogram `power` ((height, width // 2 + 1), DC included)."""
     fxx, fxy, fyy, laplacian2, count, weight = _frequency_terms(*power.shape)
     power = _blocks(weight * power, np.sum)
     spread = 4 * np.pi**2 * (covariance[0, 0] * fxx + covariance[0, 1] * fxy + covariance[1, 1] * fyy)
     regularised = 10.0 ** LOG_BALANCES[:, None, None] * laplacian2
     scores = []
-    for scale in scales:
+    for scale in SCALES:
         transfer2 = np.exp(-(scale**2) * spread)
         residual = regularised / (transfer2 + regularised)  # 1 - the restoration's influence, per bin
         fitted = (residual**2 * power).sum(axis=(1, 2))
