@@ -6,7 +6,8 @@ squared Gaussian MTF, plus the white floor of shot and read noise added after th
 much of the roll-off is blur and how much is the object needs a prior on SEM objects: a small
 regression learned from real sharp SEM frames blurred by the simulator (and real pairs) maps
 the spectrum's radial profile and its angular modulation to the spot. The spot is the blur the
-acquisition added to an in-focus frame (0 for a sharp frame).
+acquisition added to an in-focus frame (0 for a sharp frame). Light readings are then checked
+against the frame itself (crossval.py), where the regression errs on clean frames.
 
 Angles follow the display: the major axis' direction in [0, 180) degrees, 0 along the rows,
 counterclockwise as shown with row 0 at the top.
