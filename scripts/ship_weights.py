@@ -3,7 +3,8 @@ data sources with their licences, the simulator's calibration, the checks and (k
 models) how the blur is estimated and how well.
 
 Usage: python scripts/ship_weights.py RUNS_DIR CALIBRATION_JSON [PRESET]
-       python scripts/ship_weights.py --update-checks PRESET CHECKS_JSON   (re-measured checks, same tensors)
+       python scripts/ship_weights.py --update-checks PRESET CHECKS_JSON [ESTIMATOR_JSON]
+                                      (re-measured checks and estimator accuracy, same tensors)
 (RUNS_DIR holds PRESET.safetensors and PRESET-checks.json from scripts/train_recipe.py,
 and for a kernel-aware PRESET blur-estimator.json from scripts/train_blur_estimator.py;
 CALIBRATION_JSON is `python scripts/calibrate_simulator.py ../shared/data/midnet-pairs --json`.)
@@ -55,11 +56,22 @@ def checks_entry(preset: str, reports: dict) -> dict:
     return {"command": f"python scripts/check_blind_model.py --models {preset} --json <file>", preset: reports[preset]}
 
 
-def update_checks(preset: str, checks: Path) -> None:
-    """Re-measured checks into a shipped preset's card (after a change of the restoration);
-    the tensors stay as they are (their sha256 is checked)."""
+def blur_estimation_entry(report: Path) -> dict:
+    """The card's `blur_estimation`: how the blur is estimated and the estimator's accuracy report."""
+    return {"how": "napari_midnet.blur.estimate: spectral features of 256-px windows (Welch average for the frame, "
+                   "one window per focus-map cell) regressed by an MLP (resources/blur-estimator.npz); readings up "
+                   "to 3 px checked against the frame by generalised cross-validation (blur/crossval.py)",
+            "command": "python scripts/train_blur_estimator.py --check-only --json <file>",
+            "accuracy": json.loads(report.read_text())}
+
+
+def update_checks(preset: str, checks: Path, estimator: Path | None = None) -> None:
+    """Re-measured checks (and, after a change of the blur estimation, its accuracy report) into
+    a shipped preset's card; the tensors stay as they are (their sha256 is checked)."""
     shipped = load_model(preset)
     card = dict(shipped.card) | {"checks": checks_entry(preset, json.loads(checks.read_text()))}
+    if estimator is not None:
+        card["blur_estimation"] = blur_estimation_entry(estimator)
     target = Path(__file__).resolve().parents[1] / "resources" / f"{preset}.safetensors"
     sha = save_weights(shipped.model, target, card, half=True)
     if sha != shipped.sha256:
@@ -78,12 +90,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
     }
     card["checks"] = checks_entry(preset, json.loads((runs / f"{preset}-checks.json").read_text()))
     if final.model.config.kernel_aware:
-        card["blur_estimation"] = {
-            "how": "napari_midnet.blur.estimate: spectral features of 256-px windows (Welch average for the frame, "
-                   "one window per focus-map cell) regressed by an MLP (resources/blur-estimator.npz)",
-            "command": "python scripts/train_blur_estimator.py --json <file>",
-            "accuracy": json.loads((runs / "blur-estimator.json").read_text()),
-        }
+        card["blur_estimation"] = blur_estimation_entry(runs / "blur-estimator.json")
     card["recipe"] = RECIPES.get(preset) or SEED_RECIPE.format(preset=preset, steps=card["training"]["iterations"])
     (report,) = json.loads((runs / f"{preset}-checks.json").read_text()).values()
     worst = min(scores["psnr"] for scores in report["do_no_harm"].values())
@@ -97,7 +104,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--update-checks":  # --update-checks PRESET CHECKS.json
-        update_checks(sys.argv[2], Path(sys.argv[3]))
+    if sys.argv[1] == "--update-checks":  # --update-checks PRESET CHECKS.json [ESTIMATOR.json]
+        update_checks(sys.argv[2], Path(sys.argv[3]), *(Path(arg) for arg in sys.argv[4:5]))
     else:
         main(Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:4])
