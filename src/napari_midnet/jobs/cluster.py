@@ -162,6 +162,47 @@ def _deblur_on_worker(source: Path, target: Path, options: RestoreOptions, overw
     return drain(deblur_file(get_worker().midnet_model, options, source, target, overwrite))
 
 
+INTERRUPTED = threading.Event()  # a Ctrl-C during a cluster run, kept (interrupt_latch)
+
+
+@contextmanager
+def interrupt_latch() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as always, and is also kept: distributed runs finalizers
+    and callbacks in this thread, and an interrupt raised inside one of them can be lost there (a
+    run went on to its end and exited 0). The task loops raise a kept one at the next finished
+    task. Nothing changes off the main thread, or where Ctrl-C is ignored (a background job)."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is signal.SIG_IGN:
+        yield
+        return
+
+    def keep(signum, frame):
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, keep)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def raise_if_interrupted() -> None:
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+class InterruptRace(logging.Filter):
+    """Drops the one record of distributed's Ctrl-C race: its `sync` cancels, on KeyboardInterrupt,
+    a future it may not have made yet, and tornado logs the NameError of that callback with a
+    traceback ("cannot access free variable 'future'"), between our line and "interrupted"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, NameError) and "'future'" in str(error))
+
+
 @contextmanager
 def cluster_client(scheduler: str, model: str, backend: str) -> Iterator:
     """A Client whose workers hold the model (a LocalCluster it started is closed after, and
@@ -169,14 +210,18 @@ def cluster_client(scheduler: str, model: str, backend: str) -> Iterator:
     logger = logging.getLogger("distributed")
     level = logger.level
     client, cluster = connect(scheduler)
+    race, callbacks = InterruptRace(), logging.getLogger("tornado.application")
+    callbacks.addFilter(race)
     try:
         client.register_plugin(_model_plugin(model, backend), name=PLUGIN_NAME)
-        yield client
+        with interrupt_latch():
+            yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
         logger.setLevel(level)
+        callbacks.removeFilter(race)
 
 
 def deblur_files(client, jobs: list[tuple[Path, Path]], options: RestoreOptions, overwrite: bool
@@ -189,6 +234,7 @@ def deblur_files(client, jobs: list[tuple[Path, Path]], options: RestoreOptions,
                              pure=False): source for source, target in jobs}
     try:
         for future in as_completed(futures):
+            raise_if_interrupted()
             source = futures[future]
             try:
                 yield FileDone(source, result=future.result())
@@ -220,6 +266,7 @@ def deblur_in_bands(client, loaded, options: RestoreOptions, source: Path, targe
                                          retries=TASK_RETRIES, pure=False): band for band in bands}
                 sums = {}
                 for future in as_completed(futures):
+                    raise_if_interrupted()
                     try:
                         sums[futures[future]] = future.result()
                     except KilledWorker:
