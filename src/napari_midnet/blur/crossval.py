@@ -63,9 +63,14 @@ def log_gcv(power: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     return np.array(scores)
 
 
+def spot_size(covariance: np.ndarray) -> float:
+    """A spot's size, the geometric mean of its axes (BlurEstimate.sigma), from its covariance."""
+    return float(np.sqrt(np.sqrt(max(np.linalg.det(covariance), 0.0))))
+
+
 def checked_covariance(power: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     """`covariance`, shrunk where a smaller spot fits the window's periodogram clearly better."""
-    if not covariance.any() or np.sqrt(np.sqrt(max(np.linalg.det(covariance), 0.0))) > CHECKED_UP_TO:
+    if not covariance.any() or spot_size(covariance) > CHECKED_UP_TO:
         return covariance
     scores = log_gcv(power, covariance)
     best = int(np.argmin(scores))

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.fft
 
 from ..imaging import size_text
-from .crossval import checked_covariance
+from .crossval import checked_covariance, spot_size
 from .noise import banded_noise_std
 
 IN_FOCUS_LIMIT = 1.5  # px of excess blur (geometric mean of the axes) up to which a frame counts as in focus
@@ -332,14 +332,14 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
                 regressed = _above_floor(model(spectral_features(power + unseen_noise, known)))
                 covariance = checked_covariance(power, regressed)
                 covariances.append(covariance)
-                size = int(np.searchsorted(GLOBAL_SIZE_EDGES, _spot_size(covariance)))
+                size = int(np.searchsorted(GLOBAL_SIZE_EDGES, spot_size(covariance)))
                 by_size[size] += power
                 counts[size] += 1
     covariances = np.array(covariances).reshape(len(ys), len(xs), 2, 2)
     # the frame's own blur: where the median window is out of focus, from the windows at least
     # half as blurred as it (a minority of sharp windows, text or an info bar inside a montage,
     # otherwise calls the frame in focus); light blur keeps every window (no bias upwards)
-    median_size = np.median([_spot_size(covariance) for covariance in covariances.reshape(-1, 2, 2)])
+    median_size = np.median([spot_size(covariance) for covariance in covariances.reshape(-1, 2, 2)])
     floor = median_size / 2 if median_size > IN_FOCUS_LIMIT else 0.0
     first = int(np.searchsorted(GLOBAL_SIZE_EDGES, floor, side="right"))
     first = min(first, int(np.flatnonzero(counts)[-1]))
@@ -352,11 +352,6 @@ def banded_focus_map(read, shape: tuple[int, int]) -> FocusMap:
 
 
 GLOBAL_SIZE_EDGES = np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0])  # px: windows grouped by their blur
-
-
-def _spot_size(covariance: np.ndarray) -> float:
-    """The spot's size, the geometric mean of its axes (BlurEstimate.sigma) from its covariance."""
-    return float(np.sqrt(np.sqrt(max(np.linalg.det(covariance), 0.0))))
 
 
 def _above_floor(targets: np.ndarray) -> np.ndarray:
