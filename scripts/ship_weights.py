@@ -52,8 +52,10 @@ DO_NO_HARM_PSNR = 32.0  # a model scoring below this on a sharp input ships untr
 
 
 def checks_entry(preset: str, reports: dict) -> dict:
-    """The card's `checks`: the command and its report for this preset."""
-    return {"command": f"python scripts/check_blind_model.py --models {preset} --json <file>", preset: reports[preset]}
+    """The card's `checks`: the command and its report for this preset, from check_blind_model's JSON
+    (keyed by each model as its command line named it: the preset, or RUNS/PRESET.safetensors)."""
+    (report,) = (found for named, found in reports.items() if Path(named).stem == preset)
+    return {"command": f"python scripts/check_blind_model.py --models {preset} --json <file>", preset: report}
 
 
 def blur_estimation_entry(report: Path) -> dict:
@@ -92,7 +94,7 @@ def main(runs: Path, calibration: Path, preset: str = "midnet-s") -> None:
     if final.model.config.kernel_aware:
         card["blur_estimation"] = blur_estimation_entry(runs / "blur-estimator.json")
     card["recipe"] = RECIPES.get(preset) or SEED_RECIPE.format(preset=preset, steps=card["training"]["iterations"])
-    (report,) = json.loads((runs / f"{preset}-checks.json").read_text()).values()
+    report = card["checks"][preset]
     worst = min(scores["psnr"] for scores in report["do_no_harm"].values())
     if worst < DO_NO_HARM_PSNR:
         failed = runs / f"{preset}-failed-card.json"
