@@ -75,6 +75,7 @@ def test_finetune_from_two_layers_stop_resume_finish_and_deblur(panel, qtbot):
     assert len(panel.run.psnr) >= 2 and panel.plot.losses
     assert dock.settings.model == "fine-tuned"
     assert "fine-tuned" in [dock.deblur.model_combo.itemText(i) for i in range(dock.deblur.model_combo.count())]
+    assert "fine-tuned from tiny" in dock.deblur.model_combo.toolTip()  # the chooser says what it is
 
     viewer.layers.selection.active = viewer.layers["blurry0"]
     dock.deblur.deblur_button.click()

@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_midnet.jobs.readouts import compute_readout
-from napari_midnet.models.config import DEFAULT_MODEL
+from napari_midnet.models.config import DEFAULT_MODEL, PRESETS
 from napari_midnet.restoration.tiling import TILE
 from napari_midnet.widgets.compare_widget import camera_of, grid_of
+from napari_midnet.widgets.deblur_widget import LOAD_WEIGHTS
 
 from .conftest import sem_like
 
@@ -191,6 +193,25 @@ def test_loading_valid_weights_selects_them(dock, qtbot, tmp_path):
     widget.deblur.load_weights(str(tmp_path / "mine.safetensors"))
     qtbot.waitUntil(lambda: widget.settings.model == "mine.safetensors", timeout=WAIT_MS)
     assert widget.deblur.model_combo.currentText() == "mine.safetensors"
+
+
+def test_the_model_chooser_says_what_each_model_is(dock, qtbot, tmp_path):
+    from napari_midnet.models.nets import build_model
+    from napari_midnet.models.weights import save_weights
+
+    _, widget = dock
+    combo = widget.deblur.model_combo
+    tips = {combo.itemText(i): " ".join(combo.itemData(i, Qt.ItemDataRole.ToolTipRole).split())
+            for i in range(combo.count())}
+    assert all(tips[name] == preset.summary for name, preset in PRESETS.items())
+    assert "bioimage.io" in tips[LOAD_WEIGHTS]
+    widget.deblur.select_model("midnet-hqs")
+    assert " ".join(combo.toolTip().split()) == PRESETS["midnet-hqs"].summary
+    card = {"trained": True, "preset": "midnet-s-psf"}
+    save_weights(build_model("midnet-s-psf"), tmp_path / "mine.safetensors", card)
+    widget.deblur.load_weights(str(tmp_path / "mine.safetensors"))
+    qtbot.waitUntil(lambda: widget.settings.model == "mine.safetensors", timeout=WAIT_MS)
+    assert " ".join(combo.toolTip().split()) == "weights: MIDNET, kernel-aware, trained as midnet-s-psf"
 
 
 def test_out_of_memory_suggests_a_smaller_tile(dock, notifications):

@@ -85,7 +85,7 @@ PRESETS: dict[str, Preset] = {
     # paper net, and the size the calibration run showed +3.7 dB with in 20 CPU-minutes.
     "midnet-s": Preset(
         ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1)),
-        "CPU-friendly (width 16, enc [1,1,1,4])",
+        "CPU-friendly (width 16, enc [1,1,1,4]), blind: reads the blur from the image itself",
     ),
     # Kernel-aware: the blur estimate (blur.py) as extra input planes (the spot encoded, and the
     # image deconvolved with it), so the network restores what the identified blur needs
@@ -93,13 +93,15 @@ PRESETS: dict[str, Preset] = {
     "midnet-s-psf": Preset(
         ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1),
                     condition_planes=CONDITION_PLANES),
-        "CPU-friendly and kernel-aware: takes the estimated blur (defocus + astigmatism) as input",
+        "the default: CPU-friendly and kernel-aware, takes the estimated blur (defocus + astigmatism) as input; "
+        "for strong defocus and anything unknown",
     ),
     # Restore by the physics: exact data steps with the identified spot, a MIDNet prior between them.
     "midnet-hqs": Preset(
         ModelConfig(architecture=Architecture.PHYSICS, width=16, enc_blocks=(1, 1, 1, 2), middle_blocks=1,
                     dec_blocks=(1, 1, 1, 1), condition_planes=CONDITION_PLANES, stages=3),
-        "by the physics: 3 exact deconvolution steps with the identified spot, a MIDNet prior between them",
+        "by the physics: 3 exact deconvolution steps with the identified spot, a MIDNet prior between them; "
+        "for light blur, clean (16-bit, frame-averaged) frames and a spot you know; about 5x slower",
     ),
     "nafnet": Preset(
         ModelConfig(attention_gates=False), "paper backbone without attention gates (ablation)"

@@ -36,6 +36,20 @@ class ModelRegistry:
             return source.model.config.kernel_aware
         return source in PRESETS and PRESETS[source].config.kernel_aware
 
+    def describe(self, name: str) -> str:
+        """What `name` is, in one line for the model chooser; presets answer without torch."""
+        source = self._sources.get(name)
+        if isinstance(source, LoadedModel):
+            config = source.model.config
+            card = source.card
+            about = [config.architecture.upper()] + ["kernel-aware"] * config.kernel_aware
+            if isinstance(card.get("base"), dict):
+                about.append(f"fine-tuned from {card['base'].get('name')}")
+            elif isinstance(card.get("preset"), str):
+                about.append(f"trained as {card['preset']}")
+            return "weights: " + ", ".join(about)
+        return PRESETS[name].summary if source in PRESETS else ""
+
     def export_refusal(self, name: str) -> str:
         """Why `name` cannot be exported to bioimage.io ("" if it can); presets answer without torch."""
         source = self._sources.get(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import replace
 
 import numpy as np
@@ -38,8 +39,14 @@ from .state import DeblurSettings, RunStatus, Task
 from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
+LOAD_WEIGHTS_TIP = "A weights file (.safetensors, .pt) or a bioimage.io package (.zip, rdf.yaml)"
 ALL_SLICES, CURRENT_SLICE = "all slices", "current slice only"
 UNTRAINED_NOTE = "UNTRAINED: no trained weights ship for this preset; its output is not a real deblurring."
+
+
+def as_tooltip(line: str) -> str:
+    """A long description wrapped for a tooltip (Qt shows plain text on one line)."""
+    return textwrap.fill(line, 70, break_on_hyphens=False)
 
 
 class DeblurWidget(QWidget):
@@ -166,17 +173,21 @@ class DeblurWidget(QWidget):
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         self.model_combo.addItems(self.registry.names() + [LOAD_WEIGHTS])
+        for index, name in enumerate(self.registry.names()):
+            self.model_combo.setItemData(index, as_tooltip(self.registry.describe(name)), Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setItemData(self.model_combo.count() - 1, LOAD_WEIGHTS_TIP, Qt.ItemDataRole.ToolTipRole)
         self.model_combo.setCurrentText(self.settings.model)
         self.model_combo.blockSignals(False)
         self._show_model_note()
 
     def _show_model_note(self, *_) -> None:
-        name = self.model_combo.currentText()
-        untrained = self.registry.untrained(self.settings.model if name == LOAD_WEIGHTS else name)
+        shown = self.model_combo.currentText()
+        name = self.settings.model if shown == LOAD_WEIGHTS else shown
+        self.model_combo.setToolTip(as_tooltip(self.registry.describe(name)))
+        untrained = self.registry.untrained(name)
         self.model_note.setText(UNTRAINED_NOTE if untrained else "")
         self.model_note.setVisible(untrained)
-        self.blur_control.set_applicable(self.registry.kernel_aware(self.settings.model if name == LOAD_WEIGHTS
-                                                                    else name))
+        self.blur_control.set_applicable(self.registry.kernel_aware(name))
 
     def select_model(self, name: str) -> None:
         self.settings.model = name
