@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
+from ..models.config import DEFAULT_MODEL, PRESETS
 from ..restoration.backends import BACKENDS, DEFAULT_BACKEND
 from ..restoration.device import Device
 from ..restoration.tiling import OVERLAP, TILE
@@ -153,7 +154,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    from ..models.config import DEFAULT_MODEL
-
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="preset name or weights file")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"a preset ({', '.join(PRESETS)}: `napari-midnet info` says what each is and when "
+                             "to pick it) or a weights file")
     parser.add_argument("--device", default=Device.AUTO.value, choices=DEVICES, help="compute device")
