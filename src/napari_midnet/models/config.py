@@ -93,7 +93,7 @@ PRESETS: dict[str, Preset] = {
     "midnet-s-psf": Preset(
         ModelConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=1, dec_blocks=(1, 1, 1, 1),
                     condition_planes=CONDITION_PLANES),
-        "the default: CPU-friendly and kernel-aware, takes the estimated blur (defocus + astigmatism) as input; "
+        "CPU-friendly and kernel-aware: takes the estimated blur (defocus + astigmatism) as input; "
         "for strong defocus and anything unknown",
     ),
     # Restore by the physics: exact data steps with the identified spot, a MIDNet prior between them.
