@@ -8,6 +8,19 @@ import tifffile
 from .test_cli_outputs import image, run
 
 
+@pytest.fixture
+def sigint_as_in_a_terminal():
+    """Ctrl-C as a terminal delivers it: a run started in the background (`cmd &` in a script)
+    inherits SIGINT ignored, and so would the CLI child."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.slow
 def test_a_folder_on_a_local_cluster_of_two_workers_gives_the_same_outputs(tmp_path, weights, capsys, monkeypatch):
     """Frames one task each; a huge image (here: over a lowered limit) in bands of tile rows."""
@@ -81,7 +94,7 @@ def test_a_web_server_or_a_silent_listener_is_no_scheduler_in_one_sentence(tmp_p
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_a_local_cluster_prints_only_our_line(tmp_path):
+def test_ctrl_c_on_a_local_cluster_prints_only_our_line(tmp_path, sigint_as_in_a_terminal):
     """Issue 34.15: a terminal's Ctrl-C reaches every process of the group; the workers printed
     tracebacks and distributed four warnings before "interrupted". The whole group is signalled
     here, once the first image is done and the workers are busy with the next ones."""
@@ -153,7 +166,7 @@ def test_distributed_s_ctrl_c_race_is_the_one_record_dropped():
     assert InterruptRace().filter(record(other)) and InterruptRace().filter(record(None))
 
 
-def test_a_ctrl_c_lost_inside_a_callback_is_raised_at_the_next_task():
+def test_a_ctrl_c_lost_inside_a_callback_is_raised_at_the_next_task(sigint_as_in_a_terminal):
     """An interrupt raised inside a finalizer or callback that swallows it (a run once went on to
     its end and exited 0) is kept, and the task loops raise it; the handler is put back after, and
     a new run starts with nothing kept."""
