@@ -39,7 +39,8 @@ from .state import DeblurSettings, RunStatus, Task
 from .workers import WorkerTracker
 
 LOAD_WEIGHTS = "Load weights…"
-LOAD_WEIGHTS_TIP = "A weights file (.safetensors, .pt) or a bioimage.io package (.zip, rdf.yaml)"
+# what Load weights… opens: the file dialog's filter and the chooser item's tooltip
+LOADABLE = "Weights or bioimage.io package (*.safetensors *.pt *.pth *.zip rdf.yaml bioimageio.yaml)"
 ALL_SLICES, CURRENT_SLICE = "all slices", "current slice only"
 UNTRAINED_NOTE = "UNTRAINED: no trained weights ship for this preset; its output is not a real deblurring."
 
@@ -175,7 +176,7 @@ class DeblurWidget(QWidget):
         self.model_combo.addItems(self.registry.names() + [LOAD_WEIGHTS])
         for index, name in enumerate(self.registry.names()):
             self.model_combo.setItemData(index, as_tooltip(self.registry.describe(name)), Qt.ItemDataRole.ToolTipRole)
-        self.model_combo.setItemData(self.model_combo.count() - 1, LOAD_WEIGHTS_TIP, Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setItemData(self.model_combo.count() - 1, LOADABLE, Qt.ItemDataRole.ToolTipRole)
         self.model_combo.setCurrentText(self.settings.model)
         self.model_combo.blockSignals(False)
         self._show_model_note()
@@ -209,8 +210,7 @@ class DeblurWidget(QWidget):
             self.settings.model = name
             return
         path, _ = QFileDialog.getOpenFileName(self, "Load MIDNet weights", "",
-                                              "Weights or bioimage.io package (*.safetensors *.pt *.pth *.zip rdf.yaml "
-                                              "bioimageio.yaml);;All files (*)")
+                                              f"{LOADABLE};;All files (*)")
         if path:
             self.load_weights(path)
         self.refresh_models()
