@@ -33,13 +33,13 @@ def main(paths: list[Path]) -> None:
             row.append(cell(real["auto"]["images"][frame]["output"]))
             row.append(cell(real.get("given", {}).get("images", {}).get(frame, {}).get("output")))
         print("| " + " | ".join(row) + " |")
-    for label in first["other_instrument"]:
-        scores = first["other_instrument"][label]["auto"]
-        row = [f"other instrument, {label}", cell(scores["input"]), cell(scores["wiener"])]
-        for name in names:
-            other = reports[name]["other_instrument"][label]
-            row += [cell(other["auto"]["output"]), cell(other.get("given", {}).get("output"))]
-        print("| " + " | ".join(row) + " |")
+    for check, title in (("other_instrument", "other instrument"), ("light_blur", "light blur")):
+        for label, scores in first.get(check, {}).items():
+            row = [f"{title}, {label}", cell(scores["auto"]["input"]), cell(scores["auto"]["wiener"])]
+            for name in names:
+                case = reports[name].get(check, {}).get(label, {})  # older reports lack the light-blur check
+                row += [cell(case.get("auto", {}).get("output")), cell(case.get("given", {}).get("output"))]
+            print("| " + " | ".join(row) + " |")
     zeiss = first["zeiss_sample"]
     row = ["bundled Zeiss sample", cell(zeiss["input"]), cell(zeiss["wiener"])]
     for name in names:
